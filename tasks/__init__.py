@@ -1,0 +1,1 @@
+"""The TinyTorch build system: a declarative, incremental pipeline on doit."""
