@@ -1,0 +1,313 @@
+"""The task creators: the manifest turned into doit tasks with real file dependencies.
+
+Task creators only build metadata (paths, dependencies, plain-data jobs); the work
+happens in the actions, which import what they need. What each task re-runs on is
+spelled out here, in one place:
+
+- file_dep: the files whose bytes decide the result (md5-checked by doit);
+- uptodate: the task's manifest entry and the build-system code of its step
+  (doit does not notice a changed action on its own).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from tasks.errors import BuildError
+from tasks.export import ExportJob, module_path
+from tasks.graph import closure
+from tasks.manifest import Manifest, Module, read_manifest
+
+TaskDict = dict[str, Any]
+
+# the build-system files each step's result depends on
+STEP_CODE: dict[str, tuple[str, ...]] = {
+    "export": ("export.py", "sources.py", "atomic.py"),
+    "notebooks": ("notebooks.py", "export.py", "sources.py", "atomic.py"),
+    "check": ("checks.py", "sandbox.py", "runner.py"),
+    "test": ("testing.py", "sandbox.py", "runner.py"),
+    "init": ("assemble.py", "atomic.py"),
+    "suite": ("testing.py", "sandbox.py", "runner.py", "suites.py"),
+}
+
+
+def code_version(step: str) -> str:
+    """A digest of the build-system code that performs `step`."""
+    here = Path(__file__).parent
+    digest = hashlib.md5()
+    for name in STEP_CODE[step]:
+        digest.update((here / name).read_bytes())
+    return digest.hexdigest()
+
+
+def _fail_cleanly(fn: Callable[..., Any], *args: Any) -> Any:
+    """Run an action; a BuildError becomes a doit failure showing just its message."""
+    from doit.exceptions import TaskFailed
+
+    try:
+        return fn(*args)
+    except BuildError as exc:
+        return TaskFailed(str(exc))
+
+
+def run_export(job: ExportJob) -> Any:
+    from tasks.export import export
+
+    return _fail_cleanly(export, job)
+
+
+def run_notebook(root: str, source: str, dest: str) -> Any:
+    from tasks.notebooks import write_notebook
+
+    return _fail_cleanly(write_notebook, root, source, dest)
+
+
+def run_check(job: Any) -> Any:
+    from tasks.checks import check_import
+
+    return _fail_cleanly(check_import, job)
+
+
+def run_tests(job: Any) -> Any:
+    from tasks.testing import run_tests as run
+
+    return _fail_cleanly(run, job)
+
+
+def run_init(job: Any) -> Any:
+    from tasks.assemble import assemble
+
+    return _fail_cleanly(assemble, job)
+
+
+def fail_with(message: str) -> Any:
+    from doit.exceptions import TaskFailed
+
+    return TaskFailed(message)
+
+
+def export_intact(job: ExportJob) -> bool:
+    from tasks.export import intact
+
+    return intact(job)
+
+
+class Pipeline:
+    """The course's tasks. Built once per doit run from the validated manifest."""
+
+    def __init__(self, root: Path, manifest: Manifest) -> None:
+        self.root = root
+        self.manifest = manifest
+        self.modules = manifest.by_name
+        self.graph = manifest.graph
+        self.targets = {m.target: m.name for m in manifest.modules}
+        self._versions: dict[str, str] = {}
+
+    @classmethod
+    def load(cls, root: Path) -> Pipeline:
+        """Read the manifest under `root`; a problem stops doit with the list of problems."""
+        from doit.exceptions import InvalidDodoFile
+
+        try:
+            return cls(root, read_manifest(root))
+        except BuildError as exc:
+            raise InvalidDodoFile(f"modules.yaml is invalid; nothing was run.\n{exc}") from None
+
+    # -- paths -----------------------------------------------------------------
+    def version(self, step: str) -> str:
+        if step not in self._versions:
+            self._versions[step] = code_version(step)
+        return self._versions[step]
+
+    def generated(self, name: str) -> str:
+        """The exported file of module `name`, relative to the root."""
+        target = self.modules[name].target
+        return module_path(Path(self.manifest.lib), target).as_posix()
+
+    def record(self, name: str) -> str:
+        return f"build/state/exports/{name}.json"
+
+    def closure(self, names: list[str] | tuple[str, ...]) -> list[str]:
+        """Names and their transitive dependencies, in course order."""
+        reach = closure(self.graph, names)
+        return [m.name for m in self.manifest.modules if m.name in reach]
+
+    def stubs(self) -> tuple[str, ...]:
+        packages = {".".join(t.split(".")[:i]) for t in self.targets for i in range(1, t.count(".") + 1)}
+        return tuple(sorted(packages))
+
+    def records(self, names: list[str]) -> dict[str, str]:
+        return {self.generated(n): self.record(n) for n in names}
+
+    def test_imports(self, files: tuple[str, ...]) -> list[str]:
+        """Modules that test files import (so a test sees exactly what it loads)."""
+        from tasks.suites import imported_modules, resolve
+
+        found: list[str] = []
+        for rel in files:
+            try:
+                text = (self.root / rel).read_text(encoding="utf-8")
+                modules, whole, _ = resolve(imported_modules(text, self.manifest.package),
+                                            self.manifest.package, self.targets)
+            except (OSError, SyntaxError, UnicodeDecodeError):
+                continue  # pytest reports it when the tests run
+            found += list(self.modules) if whole else modules
+        return found
+
+    def _entry(self, m: Module, step: str, **extra: Any) -> Any:
+        from doit.tools import config_changed
+
+        return config_changed({"entry": m.entry(), "code": self.version(step), **extra})
+
+    # -- task creators -------------------------------------------------------
+    def task_export(self) -> Iterator[TaskDict]:
+        """source -> package module under build/ (written only when its bytes change)"""
+        for m in self.manifest.modules:
+            job = ExportJob(
+                root=str(self.root), name=m.name, source=m.source, target=m.target, lib=self.manifest.lib,
+                package=self.manifest.package, depends={d: self.modules[d].target for d in m.depends},
+                targets=self.targets,
+            )
+            yield {
+                "name": m.name,
+                "doc": f"export {m.source} -> {self.generated(m.name)}",
+                "actions": [(run_export, [job])],
+                "file_dep": [m.source],
+                "targets": [self.generated(m.name)],
+                "uptodate": [self._entry(m, "export", deps=job.depends), (export_intact, [job])],
+                "clean": True,
+            }
+
+    def task_notebooks(self) -> Iterator[TaskDict]:
+        """source -> student notebook under build/notebooks/"""
+        for m in self.manifest.modules:
+            dest = f"build/notebooks/{Path(m.source).parent.name or m.name}.ipynb"
+            yield {
+                "name": m.name,
+                "doc": f"{m.source} -> {dest}",
+                "actions": [(run_notebook, [str(self.root), m.source, dest])],
+                "file_dep": [m.source],
+                "targets": [dest],
+                "uptodate": [self._entry(m, "notebooks")],
+                "clean": True,
+            }
+
+    def task_check(self) -> Iterator[TaskDict]:
+        """the exported module imports alone, cleanly, within its timeout"""
+        from tasks.checks import CheckJob
+
+        for m in self.manifest.modules:
+            reach = self.closure([m.name])
+            job = CheckJob(root=str(self.root), name=m.name, source=m.source, target=m.target,
+                           lib=self.manifest.lib, stubs=self.stubs(), records=self.records(reach),
+                           timeout=m.timeout)
+            yield {
+                "name": m.name,
+                "doc": f"import {m.target} in a fresh process",
+                "actions": [(run_check, [job])],
+                "file_dep": [self.generated(n) for n in reach],
+                "targets": [f"build/results/check/{m.name}.json"],
+                "uptodate": [self._entry(m, "check", reach=reach)],
+                "clean": True,
+            }
+
+    def task_test(self) -> Iterator[TaskDict]:
+        """the module's unit tests (pytest in a fresh process) with coverage of its exported file"""
+        from tasks.testing import TestJob
+
+        for m in self.manifest.modules:
+            reach = self.closure([m.name, *self.test_imports(m.tests)])
+            job = TestJob(root=str(self.root), kind="test", name=m.name, files=m.tests, lib=self.manifest.lib,
+                          stubs=self.stubs(), records=self.records(reach), timeout=m.timeout,
+                          cover=self.generated(m.name), floor=m.coverage)
+            yield {
+                "name": m.name,
+                "doc": f"pytest {' '.join(m.tests) or '(no tests)'}",
+                "actions": [(run_tests, [job])],
+                "file_dep": [*m.tests, *(self.generated(n) for n in reach)],
+                "task_dep": [f"check:{m.name}"],
+                "targets": [f"build/results/test/{m.name}.json"],
+                "uptodate": [self._entry(m, "test", reach=reach)],
+                "clean": True,
+            }
+
+    def task_validate(self) -> Iterator[TaskDict]:
+        """export + check + test of a module, after validating what it depends on"""
+        for m in self.manifest.modules:
+            yield {
+                "name": m.name,
+                "doc": f"validate {m.name} and its dependencies",
+                "actions": None,
+                "task_dep": [f"export:{m.name}", f"check:{m.name}", f"test:{m.name}",
+                             *(f"validate:{d}" for d in m.depends)],
+            }
+
+    def init_job(self) -> Any:
+        from tasks.assemble import InitJob
+
+        return InitJob(root=str(self.root), lib=self.manifest.lib, package=self.manifest.package,
+                       modules=tuple((m.name, m.target, self.record(m.name)) for m in self.manifest.modules))
+
+    def task_init(self) -> TaskDict:
+        """assemble the package __init__ files; remove modules the manifest no longer has"""
+        from doit.tools import config_changed
+
+        job = self.init_job()
+        return {
+            "doc": "assemble build/lib package __init__.py files (API in course order, __all__, __version__)",
+            "actions": [(run_init, [job])],
+            "file_dep": ["pyproject.toml", *(self.generated(m.name) for m in self.manifest.modules)],
+            "targets": job.init_files(),
+            "uptodate": [config_changed({"modules": [list(t) for t in job.modules], "code": self.version("init")})],
+            "clean": True,
+        }
+
+    def _suites(self, kind: str) -> Iterator[TaskDict]:
+        from doit.tools import config_changed
+
+        from tasks.suites import discover
+        from tasks.testing import TestJob
+
+        init = self.init_job()
+        for suite in discover(self.root, self.manifest.package, self.targets):
+            if suite.kind != kind:
+                continue
+            reach = list(self.modules) if suite.whole else self.closure(suite.modules)
+            files = [suite.path, *(self.generated(n) for n in reach)]
+            task_dep = [f"validate:{n}" for n in reach]
+            if suite.whole:
+                files += init.init_files()
+                task_dep.append("init")
+            if suite.unknown:
+                line, mod = suite.unknown[0]
+                action: Any = (fail_with, [f"{suite.path}:{line}: imports {mod}, which no module in modules.yaml "
+                                           "produces; fix the import or add the module to the manifest"])
+            else:
+                job = TestJob(root=str(self.root), kind=suite.kind, name=suite.name, files=(suite.path,),
+                              lib=self.manifest.lib, stubs=() if suite.whole else self.stubs(),
+                              records=self.records(reach), timeout=max(self.modules[n].timeout for n in reach)
+                              if reach else 120.0)
+                action = (run_tests, [job])
+            yield {
+                "name": suite.name.removeprefix("test_"),
+                "doc": f"pytest {suite.path} (modules: {'all' if suite.whole else ', '.join(reach)})",
+                "actions": [action],
+                "file_dep": files,
+                "task_dep": task_dep,
+                "targets": [f"build/results/{suite.kind}/{suite.name}.json"],
+                "uptodate": [config_changed({"reach": reach, "code": self.version("suite")})],
+                "clean": True,
+            }
+
+    def task_integration(self) -> Iterator[TaskDict]:
+        """cross-module tests under tests/integration/, re-run when a module they reach changes"""
+        yield {"name": None, "doc": "all integration tests"}
+        yield from self._suites("integration")
+
+    def task_system(self) -> Iterator[TaskDict]:
+        """end-to-end tests under tests/system/ against the assembled package"""
+        yield {"name": None, "doc": "all system tests"}
+        yield from self._suites("system")
