@@ -1,0 +1,133 @@
+"""Fixtures for the build system's tests: a sample course copied to tmp_path, doit driven in-process."""
+
+from __future__ import annotations
+
+import os
+import runpy
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from doit.cmd_base import ModuleTaskLoader
+from doit.doit_cmd import DoitMain
+from doit.reporter import ConsoleReporter
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+class RecordingReporter(ConsoleReporter):  # type: ignore[misc]
+    """doit's console reporter that also records which tasks executed, failed or were skipped."""
+
+    executed: list[str] = []
+    failed: list[str] = []
+
+    def execute_task(self, task: Any) -> None:
+        RecordingReporter.executed.append(task.name)
+        super().execute_task(task)
+
+    def add_failure(self, task: Any, fail: Any) -> None:
+        RecordingReporter.failed.append(task.name)
+        super().add_failure(task, fail)
+
+
+@dataclass
+class Run:
+    code: int
+    executed: list[str]
+    failed: list[str]
+    out: str = ""
+    err: str = ""
+
+    @property
+    def ran(self) -> set[str]:
+        """Tasks that executed actions (the group tasks validate:*, integration, system left out)."""
+        groups = {"export", "notebooks", "check", "test", "validate", "integration", "system"}
+        return {t for t in self.executed if t not in groups and not t.startswith("validate:")}
+
+
+@dataclass
+class Course:
+    """A copy of a sample course in a temporary directory."""
+
+    root: Path
+    runs: list[Run] = field(default_factory=list)
+
+    def path(self, rel: str) -> Path:
+        return self.root / rel
+
+    def read(self, rel: str) -> str:
+        return self.path(rel).read_text(encoding="utf-8")
+
+    def write(self, rel: str, text: str) -> None:
+        p = self.path(rel)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text, encoding="utf-8")
+
+    def edit(self, rel: str, old: str, new: str) -> None:
+        text = self.read(rel)
+        assert old in text, f"{old!r} not in {rel}"
+        self.write(rel, text.replace(old, new, 1))
+
+    def doit(self, *args: str, capsys: Any = None) -> Run:
+        """Run doit in-process in the course directory; return which tasks executed."""
+        RecordingReporter.executed = []
+        RecordingReporter.failed = []
+        old = os.getcwd()
+        os.chdir(self.root)
+        try:
+            ns = runpy.run_path(str(self.root / "dodo.py"))
+            ns["DOIT_CONFIG"] = {**ns["DOIT_CONFIG"], "reporter": RecordingReporter}
+            code = DoitMain(ModuleTaskLoader(ns)).run(list(args))
+        finally:
+            os.chdir(old)
+        run = Run(code, list(RecordingReporter.executed), list(RecordingReporter.failed))
+        self.runs.append(run)
+        return run
+
+    def cli(self, *args: str, timeout: float = 300, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        """Run the real `doit` command line in the course directory."""
+        full_env = {**os.environ, "PYTHONPATH": str(self.build_system), "NO_COLOR": "1", **(env or {})}
+        return subprocess.run([sys.executable, "-m", "doit", *args], cwd=self.root, env=full_env,
+                              capture_output=True, text=True, timeout=timeout)
+
+    @property
+    def build_system(self) -> Path:
+        """Where the `tasks` package used by this course lives (a private copy if one was made)."""
+        return self.root if (self.root / "tasks").exists() else REPO
+
+
+def make_course(tmp_path: Path, name: str = "course", own_tasks: bool = False) -> Course:
+    root = tmp_path / name
+    shutil.copytree(FIXTURES / name, root)
+    shutil.copy(REPO / "dodo.py", root / "dodo.py")
+    if own_tasks:
+        shutil.copytree(REPO / "tasks", root / "tasks", ignore=shutil.ignore_patterns("__pycache__"))
+    return Course(root)
+
+
+@pytest.fixture
+def course(tmp_path: Path) -> Iterator[Course]:
+    """The sample course (modules core <- ops <- model, core <- leaf), not yet built."""
+    yield make_course(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def _built_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    course = make_course(tmp_path_factory.mktemp("template"))
+    run = course.doit()
+    assert run.code == 0, run
+    return course.root
+
+
+@pytest.fixture
+def built(tmp_path: Path, _built_template: Path) -> Course:
+    """The sample course after one successful `doit` (a copy of a course built once per session)."""
+    root = tmp_path / "course"
+    shutil.copytree(_built_template, root, symlinks=True)
+    return Course(root)
