@@ -373,10 +373,10 @@ if __name__ == "__main__":
 
 # %% [markdown]
 # On the 2-core machine this course was written on (median of 5 runs, `n = 64`), the vectorized matmul
-# was about 1000x faster than the triple loop and the blocked one, whose Python loops run over only
-# `(64 / 16)^3 = 64` tiles, about 60x; im2col beat the per-window loop by about 140x (and by as little
-# as 12x when other processes were competing for the two cores: OpenBLAS starts a thread per core, and
-# threads that must wait for a busy core turn a 0.1 ms GEMM into 10 ms. Re-run a benchmark before you
-# believe it, and pin `OPENBLAS_NUM_THREADS` when you need stable numbers).
-# None of them changed the FLOP count: all the speed came from removing interpreter overhead and from
-# feeding the arithmetic units from cache instead of memory.
+# was about 1000x faster than the triple loop, and the blocked one, whose Python loops run over only
+# `(64 / 16)^3 = 64` tiles, about 50x. im2col beat the per-window loop by about 300x with
+# `OPENBLAS_NUM_THREADS=1`, but by only 10-20x with OpenBLAS's default of one thread per core while other
+# processes were busy: threads that wait for a free core turned a 0.3 ms convolution into 8 ms. Re-run a
+# benchmark before you believe it, and pin the thread count when you need stable numbers.
+# None of the fast paths changed the FLOP count: all the speed came from removing interpreter overhead
+# and from feeding the arithmetic units from cache instead of memory.
