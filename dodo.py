@@ -5,10 +5,10 @@ The course is declared in modules.yaml; the tasks are made from it in tasks/pipe
 
 from pathlib import Path
 
-from tasks.pipeline import Pipeline
+from tasks.guards import install_guards
+from tasks.pipeline import Pipeline, Release
 
 ROOT = Path(__file__).resolve().parent
-(ROOT / "build").mkdir(exist_ok=True)
 
 DOIT_CONFIG = {
     "minversion": "0.36.0",
@@ -19,6 +19,8 @@ DOIT_CONFIG = {
     "default_tasks": ["validate", "notebooks", "init", "integration", "system"],
 }
 
+# one run at a time per tree; SIGTERM like Ctrl-C; a missing or corrupt state DB rebuilt (tasks/guards.py)
+install_guards(ROOT, DOIT_CONFIG["dep_file"])
 _pipeline = Pipeline.load(ROOT)
 
 task_export = _pipeline.task_export
@@ -29,3 +31,9 @@ task_validate = _pipeline.task_validate
 task_init = _pipeline.task_init
 task_integration = _pipeline.task_integration
 task_system = _pipeline.task_system
+
+_release = Release(_pipeline)
+task_api = _release.task_api
+task_wheel = _release.task_wheel
+task__stash_wheel = _release.task__stash_wheel
+task_verify = _release.task_verify

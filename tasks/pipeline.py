@@ -311,3 +311,103 @@ class Pipeline:
         """end-to-end tests under tests/system/ against the assembled package"""
         yield {"name": None, "doc": "all system tests"}
         yield from self._suites("system")
+
+
+def run_api(job: Any) -> Any:
+    from tasks.api import write_snapshot
+
+    return _fail_cleanly(write_snapshot, job)
+
+
+def run_wheel(job: Any) -> Any:
+    from tasks.wheel import build_wheel
+
+    return _fail_cleanly(build_wheel, job)
+
+
+def run_stash(root: str) -> Any:
+    from tasks.wheel import stash_previous
+
+    stash_previous(root)
+
+
+def run_verify(job: Any) -> Any:
+    from tasks.verify import verify
+
+    return _fail_cleanly(verify, job)
+
+
+class Release:
+    """The release tasks (SPEC 8): api snapshot, wheel, verify. Not part of the default run."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.p = pipeline
+
+    def _package_files(self) -> list[str]:
+        lib = self.p.manifest.lib
+        return [*(self.p.generated(m.name) for m in self.p.manifest.modules), *self.p.init_job().init_files()] \
+            if lib else []
+
+    def task_api(self) -> TaskDict:
+        """snapshot the public API (module, name, kind, signature) to build/api/"""
+        from tasks.api import ApiJob
+
+        job = ApiJob(root=str(self.p.root), lib=self.p.manifest.lib, package=self.p.manifest.package)
+        return {
+            "actions": [(run_api, [job])],
+            "file_dep": ["pyproject.toml", *self._package_files()],
+            "task_dep": ["init"],
+            "targets": ["build/api/api.json", "build/api/api.txt"],
+            "clean": True,
+        }
+
+    def task_wheel(self) -> TaskDict:
+        """build/dist/<package>-<version>-py3-none-any.whl, only from a fully validated tree"""
+        import sys
+
+        from tasks.suites import discover
+        from tasks.wheel import WheelJob
+
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:  # pragma: no cover
+            import tomli as tomllib
+        root, m = self.p.root, self.p.manifest
+        project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+        lib_prefix = m.lib.rstrip("/") + "/"
+        job = WheelJob(root=str(root), lib=m.lib, package=m.package,
+                       files=tuple(f.removeprefix(lib_prefix) for f in self._package_files()),
+                       runtime=tuple(project.get("dependencies", [])))
+        suites = discover(root, m.package, self.p.targets)
+        gates = [f"validate:{x.name}" for x in m.modules] + ["init"] + \
+            [f"{s.kind}:{s.name.removeprefix('test_')}" for s in suites]
+        api = [] if not (root / "api" / "release.json").exists() else ["api/release.json"]
+        return {
+            # rebuilt on every request (about a second): the earlier wheel is moved aside before
+            # the gates run, so a failed gate never leaves a wheel that looks fresh
+            "actions": [(run_wheel, [job])],
+            "file_dep": ["pyproject.toml", *self._package_files(), *api],
+            "task_dep": ["_stash_wheel", *gates],
+            "targets": ["build/results/wheel.json"],
+            "uptodate": [False],
+            "clean": True,
+        }
+
+    def task__stash_wheel(self) -> TaskDict:
+        """move earlier wheels to build/dist/previous/ before a release is attempted"""
+        return {"actions": [(run_stash, [str(self.p.root)])], "uptodate": [False], "verbosity": 0}
+
+    def task_verify(self) -> TaskDict:
+        """install the wheel in a fresh venv (no dev tooling) and run tests/validation/ from outside the repo"""
+        from tasks.verify import VerifyJob
+
+        job = VerifyJob(root=str(self.p.root), package=self.p.manifest.package)
+        smoke = sorted(p.relative_to(self.p.root).as_posix()
+                       for p in (self.p.root / "tests" / "validation").glob("test_*.py"))
+        return {
+            "actions": [(run_verify, [job])],
+            "file_dep": ["build/results/wheel.json", *smoke],
+            "task_dep": ["wheel"],
+            "targets": ["build/results/verify.json"],
+            "clean": True,
+        }

@@ -98,8 +98,15 @@ def test_detach_astype_zero_grad():
 
 
 _WITHOUT_AUTOGRAD = """
-import numpy as np
-from tinytorch.core.tensor import Tensor
+import importlib.util, pathlib, sys
+# load the tensor module by path: importing `tinytorch.core.tensor` would run the package's
+# __init__, which imports every module, autograd included
+path = next(pathlib.Path(p, "tinytorch", "core", "tensor.py") for p in sys.path
+            if pathlib.Path(p, "tinytorch", "core", "tensor.py").is_file())
+spec = importlib.util.spec_from_file_location("isolated_tensor", path)
+mod = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(mod)
+Tensor = mod.Tensor
 t = Tensor([1.0], requires_grad=True)
 r = t * 2
 assert not r.requires_grad and r._prev == () and r._backward is None
