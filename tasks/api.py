@@ -115,16 +115,20 @@ def breaking_changes(released: dict[str, Any], root: Path, lib: str, package: st
     new = load_package(root, lib, package)
     found = []
     for b in griffe.find_breaking_changes(old, new):
-        detail = ""
-        if b.old_value is not None or b.new_value is not None:
-            detail = f" (was {_short(b.old_value)}, now {_short(b.new_value)})"
+        old_v, new_v = b.old_value, b.new_value
+        if old_v is not None and new_v is not None:
+            detail = f" ({_short(old_v)} -> {_short(new_v)})"
+        elif old_v is not None or new_v is not None:
+            detail = f": {_short(old_v if old_v is not None else new_v)}"
+        else:
+            detail = ""
         found.append(f"{b.obj.path}: {b.kind.value.lower()}{detail}")
     return sorted(set(found))
 
 
 def _short(value: Any) -> str:
     name = getattr(value, "name", None)
-    return str(name if name is not None and not isinstance(value, str) else value)
+    return repr(str(name if name is not None and not isinstance(value, str) else value))
 
 
 def check_compatible(root: Path, lib: str, package: str, version: str) -> list[str]:
@@ -139,7 +143,9 @@ def check_compatible(root: Path, lib: str, package: str, version: str) -> list[s
     changes = breaking_changes(released, root, lib, package)
     if changes and _version_tuple(version) <= _version_tuple(released["version"]):
         listed = "\n".join(f"  - {c}" for c in changes)
-        msg = (f"pyproject.toml: the public API breaks {len(changes)} promise(s) of release {released['version']} "
+        text = (root / "pyproject.toml").read_text(encoding="utf-8").splitlines()
+        line = next((i for i, t in enumerate(text, 1) if t.replace(" ", "").startswith("version=")), 1)
+        msg = (f"pyproject.toml:{line}: the public API breaks {len(changes)} promise(s) of release {released['version']} "
                f"without a version bump (version is still {version}):\n{listed}\n"
                "Restore these names and signatures, or bump [project] version in pyproject.toml "
                "(then `doit api` and copy build/api/api.json to api/release.json when you release).")
