@@ -4,9 +4,12 @@ The course is declared in modules.yaml; the tasks are made from it in tasks/pipe
 """
 
 from pathlib import Path
+from types import MethodType
 
 from tasks.guards import install_guards
 from tasks.pipeline import Pipeline, Release
+from tasks.report import graph_task, report_task
+from tasks.reporter import StatusReporter
 
 ROOT = Path(__file__).resolve().parent
 
@@ -17,6 +20,7 @@ DOIT_CONFIG = {
     "check_file_uptodate": "md5",
     "continue": True,
     "default_tasks": ["validate", "notebooks", "init", "integration", "system"],
+    "reporter": StatusReporter,  # doit's lines + failures led by file:line and a hint + a module table
 }
 
 # one run at a time per tree; SIGTERM like Ctrl-C; a missing or corrupt state DB rebuilt (tasks/guards.py)
@@ -37,3 +41,7 @@ task_api = _release.task_api
 task_wheel = _release.task_wheel
 task__stash_wheel = _release.task__stash_wheel
 task_verify = _release.task_verify
+
+# not default tasks: they read the results on disk and re-run nothing (tasks/report.py)
+task_report = MethodType(report_task, _pipeline)
+task_graph = MethodType(graph_task, _pipeline)

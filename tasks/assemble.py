@@ -95,9 +95,13 @@ def collect_api(job: InitJob) -> list[tuple[str, list[str]]]:
     for name, target, record in job.modules:
         path = module_path(root / job.lib, target)
         names, lines = public_names(path)
-        place = _place(root, record, None, path.as_posix())
+        try:
+            shown = path.relative_to(root).as_posix()
+        except ValueError:
+            shown = path.as_posix()
         for n in names:
-            here = _place(root, record, lines.get(n), place)
+            # without an export record, name the generated file itself (always with a line)
+            here = _place(root, record, lines.get(n), f"{shown}:{lines.get(n) or 1}")
             if n in owner:
                 other, there = owner[n]
                 file, _, line = here.rpartition(":")

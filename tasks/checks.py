@@ -42,8 +42,11 @@ def map_frames(root: Path, frames: list[list[Any]], records: dict[str, str]) -> 
     cache: dict[str, dict[str, Any]] = {}
     lines: list[str] = []
     for filename, lineno, func, text in frames:
+        path = Path(filename)
+        if not path.is_absolute():  # pytest reports paths relative to the child's working directory, the root
+            path = root / path
         try:
-            rel = Path(filename).resolve().relative_to(root.resolve()).as_posix()
+            rel = path.resolve().relative_to(root.resolve()).as_posix()
         except ValueError:
             continue  # the standard library, numpy, the runner
         if rel.startswith("tasks/"):

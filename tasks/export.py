@@ -79,9 +79,17 @@ def _notebook(text: str, is_ipynb: bool) -> dict[str, Any]:
     return data
 
 
+def _shown(path: Path) -> str:
+    """`path` as the user knows it: relative to the working directory (the repository) when inside it."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def read_notebook(source: Path) -> dict[str, Any]:
     """A source (`.py` percent or `.ipynb`) as a notebook dict with stable cell ids."""
-    text = decode(source.read_bytes(), str(source))
+    text = decode(source.read_bytes(), _shown(source))
     return _notebook(text, source.suffix == ".ipynb")
 
 
@@ -162,7 +170,8 @@ def hand_edited(job: ExportJob) -> bool:
     st = out.stat()
     if [st.st_size, st.st_mtime_ns] == record.get("stat"):
         return False
-    return _digest(out.read_bytes()) != record.get("sha256")
+    # "previous": an export interrupted between writing the file and its record wrote either
+    return _digest(out.read_bytes()) not in (record.get("sha256"), record.get("previous"))
 
 
 def intact(job: ExportJob) -> bool:
@@ -173,8 +182,11 @@ def intact(job: ExportJob) -> bool:
 def _save_aside(job: ExportJob) -> Path:
     out = job.output
     stamp = time.strftime("%Y%m%dT%H%M%S")
-    aside = Path(job.root) / "build" / "hand-edits" / Path(job.lib).name / out.relative_to(
-        Path(job.root) / job.lib).with_suffix(f".{stamp}.py")
+    base = Path(job.root) / "build" / "hand-edits" / Path(job.lib).name / out.relative_to(Path(job.root) / job.lib)
+    aside, n = base.with_suffix(f".{stamp}.py"), 1
+    while aside.exists():  # two edits within a second: keep both
+        n += 1
+        aside = base.with_suffix(f".{stamp}-{n}.py")
     atomic.write_bytes(aside, out.read_bytes())
     return aside
 
@@ -192,10 +204,16 @@ def export(job: ExportJob) -> dict[str, Any]:
     nb_data = _notebook(text, job.source.endswith(".ipynb"))
     rendered = _render(nb_data, root / job.source, job.target, root / job.lib)
     data = rendered.encode("utf-8")
+    lines = _line_map(rendered, nb_data, cells)
+    previous = read_record(job).get("sha256")
+    if previous != _digest(data):
+        # announce the new bytes before writing them, so that an interruption between the two
+        # writes is not taken for a hand edit by the next run
+        pending = {"sha256": _digest(data), "previous": previous, "stat": None, "source": job.source, "lines": lines}
+        atomic.write_bytes(job.record, json.dumps(pending, indent=1).encode())
     wrote = atomic.write_if_changed(job.output, data)
     st = job.output.stat()
-    record = {"sha256": _digest(data), "stat": [st.st_size, st.st_mtime_ns],
-              "source": job.source, "lines": _line_map(rendered, nb_data, cells)}
+    record = {"sha256": _digest(data), "stat": [st.st_size, st.st_mtime_ns], "source": job.source, "lines": lines}
     atomic.write_if_changed(job.record, json.dumps(record, indent=1).encode())
     return {"sha256": record["sha256"], "written": wrote}
 

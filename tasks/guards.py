@@ -67,10 +67,10 @@ def install_guards(root: Path, dep_file: str) -> None:
                 finally:
                     lock.release()
             return
+        interrupts.install()  # first: Ctrl-C while waiting for the lock ends as quietly as any other
         lock = _locks.get(root) or TreeLock(root)
         lock.acquire(timeout_from_env())
         _locks[root] = lock
-        interrupts.install()
         for note in recovery.state_notes(root, db, build_existed):
             output.emit("note", note)
         _recover_db(root, db)

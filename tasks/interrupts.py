@@ -19,7 +19,7 @@ from typing import Any
 
 from tasks import output
 
-_NAMES = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
+_NAMES: dict[int, str] = {signal.SIGINT.value: "Ctrl-C", signal.SIGTERM.value: "SIGTERM"}
 _received: list[int] = []  # signals that interrupted this run, in order
 
 

@@ -25,6 +25,9 @@ MODULE_KEYS = ("name", "source", "target", "depends", "tests", "timeout", "cover
 REQUIRED = ("name", "source", "target")
 SOURCE_SUFFIXES = (".py", ".ipynb")
 DEFAULT_TIMEOUT = 120.0
+# what to write, shown in messages about a missing or mistyped value
+_EXAMPLES = {"name": "<identifier>", "source": "modules/NN_<name>/<name>.py",
+             "timeout": "60", "coverage": "80"}
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,8 @@ def _number(ck: _Checker, value: Any, where: tuple[Any, ...], key: str, low: flo
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        ck.at(where, f"{key!r} must be a number, got {_type_name(value)}")
+        ck.at(where, f"{key!r} must be a number, got {_type_name(value)} ({value!r}); "
+                     f"write e.g. '{key}: {_EXAMPLES[key]}'")
         return None
     if value < low or (high is not None and value > high):
         bound = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
@@ -122,7 +126,8 @@ def _inside(root: Path, rel: str) -> bool:
 
 def _check_path(ck: _Checker, root: Path, value: Any, where: tuple[Any, ...], what: str) -> str | None:
     if not isinstance(value, str) or not value.strip():
-        ck.at(where, f"{what} must be a path (a string), got {_type_name(value)}")
+        got = "an empty string" if isinstance(value, str) else _type_name(value)
+        ck.at(where, f"{what} must be a path (a string), got {got}")
         return None
     if os.path.isabs(value) or value.startswith("~"):
         ck.at(where, f"{what} {value!r} is absolute; write it relative to the repository root")
@@ -133,12 +138,19 @@ def _check_path(ck: _Checker, root: Path, value: Any, where: tuple[Any, ...], wh
     return Path(value).as_posix()
 
 
-def _check_target(ck: _Checker, package: str, value: Any, where: tuple[Any, ...]) -> str | None:
+def _check_target(ck: _Checker, package: str | None, value: Any, where: tuple[Any, ...]) -> str | None:
+    """`package` is None when the package name itself is invalid (reported once, not per target)."""
     if not isinstance(value, str):
         ck.at(where, f"'target' must be a dotted module path (a string), got {_type_name(value)}")
         return None
     parts = value.split(".")
-    if parts[0] != package or len(parts) < 2:
+    if package is None:
+        parts = ["<package>", *parts[1:]]
+    elif value == package:
+        ck.at(where, f"target {value!r} is the package itself; write it as '{package}.<module>', "
+                     f"e.g. '{package}.core.name'")
+        return None
+    elif parts[0] != package or len(parts) < 2:
         ck.at(where, f"target {value!r} is outside the package; write it as '{package}.<module>', "
                      f"e.g. '{package}.core.{parts[-1] if parts[-1].isidentifier() else 'name'}'")
         return None
@@ -166,20 +178,28 @@ def parse_manifest(data: Any, positions: Mapping[tuple[Any, ...], tuple[int, int
     ck.keys(data, (), TOP_KEYS, "the manifest")
 
     package, lib = "tinytorch", "build/lib"
+    package_ok = True  # False: the package name is invalid, so targets are not checked against it
     pkg = data.get("package", {})
     if not isinstance(pkg, dict):
         ck.at(("package",), f"'package' must be a mapping with keys {', '.join(PACKAGE_KEYS)}, got {_type_name(pkg)}")
         pkg = {}
+        package_ok = False
     ck.keys(pkg, ("package",), PACKAGE_KEYS, "'package'")
+    if any(key not in PACKAGE_KEYS for key in pkg):
+        package_ok = False
     if "name" in pkg:
         if isinstance(pkg["name"], str) and pkg["name"].isidentifier() and not keyword.iskeyword(pkg["name"]):
             package = pkg["name"]
         else:
-            ck.at(("package", "name"), f"package name {pkg['name']!r} is not a valid Python identifier")
+            package_ok = False
+            ck.at(("package", "name"), f"package name {pkg['name']!r} is not a valid Python identifier; "
+                                       "use letters, digits and underscores, e.g. 'tinytorch'")
     if "lib" in pkg:
         checked = _check_path(ck, root, pkg["lib"], ("package", "lib"), "'lib'")
         if checked is not None:
-            if not (checked == "build" or checked.startswith("build/")):
+            # resolved, so that 'build/../modules' or a symlink under build/ cannot point elsewhere
+            real_build, real_lib = os.path.realpath(root / "build"), os.path.realpath(root / checked)
+            if not (real_lib == real_build or real_lib.startswith(real_build + os.sep)):
                 ck.at(("package", "lib"), f"'lib' {checked!r} must be under build/ (everything generated lives there)")
             else:
                 lib = checked
@@ -210,11 +230,16 @@ def parse_manifest(data: Any, positions: Mapping[tuple[Any, ...], tuple[int, int
         if not isinstance(entry, dict):
             ck.at(here, f"module #{i + 1} must be a mapping with keys {', '.join(REQUIRED)}, got {_type_name(entry)}")
             continue
-        ck.keys(entry, here, MODULE_KEYS, f"module #{i + 1}")
         missing = [k for k in REQUIRED if k not in entry]
-        for key in missing:
-            ck.at(here, f"module #{i + 1} is missing {key!r}")
         name = entry.get("name")
+        who = f"module {name!r}" if isinstance(name, str) else f"module #{i + 1}"
+        ck.keys(entry, here, MODULE_KEYS, who)
+        for key in missing:
+            example = f"{package}.core.<name>" if key == "target" else _EXAMPLES[key]
+            if isinstance(name, str) and name.isidentifier():
+                example = example.replace("<name>", name)
+            ck.at(here, f"{who} is missing {key!r}; add '{key}: {example}'")
+        duplicate = False
         if "name" in entry and not (isinstance(name, str) and name.isidentifier()):
             ck.at(here + ("name",), f"module name {name!r} must be an identifier (letters, digits, underscores)")
             name = None
@@ -223,6 +248,7 @@ def parse_manifest(data: Any, positions: Mapping[tuple[Any, ...], tuple[int, int
             if name in first_seen:
                 line = positions.get(("modules", first_seen[name], "name"), (0, 0))[0]
                 ck.at(here + ("name",), f"duplicate module name {name!r} (first declared at line {line}); rename one")
+                duplicate = True
             else:
                 first_seen[name] = i
         source = _check_path(ck, root, entry["source"], here + ("source",), f"{label}: 'source'") \
@@ -232,7 +258,7 @@ def parse_manifest(data: Any, positions: Mapping[tuple[Any, ...], tuple[int, int
                 ck.at(here + ("source",), f"{label}: source {source!r} must be a jupytext percent .py or an .ipynb")
             elif not (root / source).is_file():
                 ck.at(here + ("source",), f"{label}: source file {source!r} does not exist; create it or fix the path")
-        target = _check_target(ck, package, entry["target"], here + ("target",)) if "target" in entry else None
+        target = _check_target(ck, package if package_ok else None, entry["target"], here + ("target",)) if "target" in entry else None
         if target is not None:
             if target in targets:
                 ck.at(here + ("target",), f"{label}: target {target!r} is already the target of module "
@@ -251,7 +277,7 @@ def parse_manifest(data: Any, positions: Mapping[tuple[Any, ...], tuple[int, int
                 if not isinstance(dep, str):
                     ck.at(here + ("depends", j), f"{label}: dependency must be a module name, got {_type_name(dep)}")
                 elif dep in [d for d, _ in deps]:
-                    ck.at(here + ("depends", j), f"{label}: dependency {dep!r} is listed twice")
+                    ck.at(here + ("depends", j), f"{label}: dependency {dep!r} is listed twice; remove one")
                 else:
                     deps.append((dep, here + ("depends", j)))
         elif deps_raw is not None:
@@ -278,6 +304,8 @@ def parse_manifest(data: Any, positions: Mapping[tuple[Any, ...], tuple[int, int
             tests.append(checked)
         timeout = _number(ck, entry.get("timeout"), here + ("timeout",), "timeout", 1, None)
         cover = _number(ck, entry.get("coverage"), here + ("coverage",), "coverage", 0, 100)
+        if isinstance(name, str) and duplicate:
+            continue  # reported above; its dependencies are checked under the first declaration only
         if isinstance(name, str) and source is not None and target is not None:
             declared_deps[name] = (i, deps)
             modules.append(Module(
@@ -317,10 +345,44 @@ def parse_manifest(data: Any, positions: Mapping[tuple[Any, ...], tuple[int, int
     return Manifest(package=package, lib=lib, modules=tuple(modules), root=root)
 
 
-def read_manifest(root: Path, name: str = MANIFEST) -> Manifest:
-    """Read and validate `root/name`."""
+def _load_yaml(text: str, name: str, store: Path) -> tuple[Any, Any]:
+    """`tasks.yamlpos.load(text)`, remembered in `store` under the digest of the text and of yamlpos.py.
+
+    Importing PyYAML and walking its nodes was a third of what every doit start spent
+    on the task list, for a file that rarely changes. Only the parse is remembered:
+    `parse_manifest` validates the data (files on disk included) on every run.
+    """
+    import hashlib
+    import marshal
+
+    key = hashlib.sha256(text.encode("utf-8") + b"\0" + Path(__file__).with_name("yamlpos.py").read_bytes()).hexdigest()
+    try:
+        cached_key, data, positions = marshal.loads(store.read_bytes())
+        if cached_key == key:
+            return data, positions
+    except (OSError, ValueError, EOFError, TypeError):
+        pass
     from tasks.yamlpos import YamlSyntaxError, load
 
+    try:
+        data, positions = load(text)
+    except YamlSyntaxError as exc:
+        raise ManifestError(f"{name}:{exc.line}:{exc.col}: {exc}") from None
+    try:
+        blob = marshal.dumps((key, data, positions))
+    except ValueError:  # values marshal cannot hold (YAML dates): parsed again next time
+        return data, positions
+    try:
+        from tasks import atomic
+
+        atomic.write_bytes(store, blob)
+    except OSError:
+        pass  # a read-only tree: nothing remembered
+    return data, positions
+
+
+def read_manifest(root: Path, name: str = MANIFEST) -> Manifest:
+    """Read and validate `root/name`."""
     path = root / name
     try:
         raw = path.read_bytes()
@@ -333,8 +395,5 @@ def read_manifest(root: Path, name: str = MANIFEST) -> Manifest:
         line = raw[: exc.start].count(b"\n") + 1
         msg = f"{name}:{line}: not valid UTF-8 (byte {raw[exc.start]:#04x}); save the file as UTF-8"
         raise ManifestError(msg) from None
-    try:
-        data, positions = load(text)
-    except YamlSyntaxError as exc:
-        raise ManifestError(f"{name}:{exc.line}:{exc.col}: {exc}") from None
+    data, positions = _load_yaml(text, name, root / "build" / "state" / "manifest-yaml.marshal")
     return parse_manifest(data, positions, root, name)

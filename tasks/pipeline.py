@@ -14,12 +14,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tasks.errors import BuildError
 from tasks.export import ExportJob, module_path
 from tasks.graph import closure
 from tasks.manifest import Manifest, Module, read_manifest
+
+if TYPE_CHECKING:
+    from tasks.suites import ImportScan, Suite
 
 TaskDict = dict[str, Any]
 
@@ -105,6 +108,13 @@ class Pipeline:
         self.graph = manifest.graph
         self.targets = {m.target: m.name for m in manifest.modules}
         self._versions: dict[str, str] = {}
+        # memos: each task creator asks for these per module; recomputing them made
+        # loading the task list quadratic in the number of modules
+        self._position = {m.name: i for i, m in enumerate(manifest.modules)}
+        self._generated: dict[str, str] = {}
+        self._stubs: tuple[str, ...] | None = None
+        self._scan: ImportScan | None = None
+        self._discovered: list[Suite] | None = None
 
     @classmethod
     def load(cls, root: Path) -> Pipeline:
@@ -124,8 +134,10 @@ class Pipeline:
 
     def generated(self, name: str) -> str:
         """The exported file of module `name`, relative to the root."""
-        target = self.modules[name].target
-        return module_path(Path(self.manifest.lib), target).as_posix()
+        if name not in self._generated:
+            target = self.modules[name].target
+            self._generated[name] = module_path(Path(self.manifest.lib), target).as_posix()
+        return self._generated[name]
 
     def record(self, name: str) -> str:
         return f"build/state/exports/{name}.json"
@@ -133,25 +145,42 @@ class Pipeline:
     def closure(self, names: list[str] | tuple[str, ...]) -> list[str]:
         """Names and their transitive dependencies, in course order."""
         reach = closure(self.graph, names)
-        return [m.name for m in self.manifest.modules if m.name in reach]
+        return sorted((n for n in reach if n in self._position), key=self._position.__getitem__)
 
     def stubs(self) -> tuple[str, ...]:
-        packages = {".".join(t.split(".")[:i]) for t in self.targets for i in range(1, t.count(".") + 1)}
-        return tuple(sorted(packages))
+        if self._stubs is None:
+            packages = {".".join(t.split(".")[:i]) for t in self.targets for i in range(1, t.count(".") + 1)}
+            self._stubs = tuple(sorted(packages))
+        return self._stubs
 
     def records(self, names: list[str]) -> dict[str, str]:
         return {self.generated(n): self.record(n) for n in names}
 
+    def scan(self) -> ImportScan:
+        """The test files' imports, parsed once per file and remembered under build/state/."""
+        if self._scan is None:
+            from tasks.suites import ImportScan
+
+            self._scan = ImportScan(self.manifest.package, self.root / "build" / "state" / "test-imports.json")
+        return self._scan
+
+    def suites(self) -> list[Suite]:
+        """The integration and system test files (`tasks.suites.discover`), found once per run."""
+        if self._discovered is None:
+            from tasks.suites import discover
+
+            self._discovered = discover(self.root, self.manifest.package, self.targets, self.scan())
+            self.scan().save()
+        return self._discovered
+
     def test_imports(self, files: tuple[str, ...]) -> list[str]:
         """Modules that test files import (so a test sees exactly what it loads)."""
-        from tasks.suites import imported_modules, resolve
+        from tasks.suites import resolve
 
         found: list[str] = []
         for rel in files:
             try:
-                text = (self.root / rel).read_text(encoding="utf-8")
-                modules, whole, _ = resolve(imported_modules(text, self.manifest.package),
-                                            self.manifest.package, self.targets)
+                modules, whole, _ = resolve(self.scan().found(self.root / rel), self.manifest.package, self.targets)
             except (OSError, SyntaxError, UnicodeDecodeError):
                 continue  # pytest reports it when the tests run
             found += list(self.modules) if whole else modules
@@ -209,6 +238,8 @@ class Pipeline:
                 "doc": f"import {m.target} in a fresh process",
                 "actions": [(run_check, [job])],
                 "file_dep": [self.generated(n) for n in reach],
+                # a dependency that does not import on its own fails here too: check it first
+                "task_dep": [f"check:{d}" for d in m.depends],
                 "targets": [f"build/results/check/{m.name}.json"],
                 "uptodate": [self._entry(m, "check", reach=reach)],
                 "clean": True,
@@ -233,6 +264,7 @@ class Pipeline:
                 "uptodate": [self._entry(m, "test", reach=reach)],
                 "clean": True,
             }
+        self.scan().save()
 
     def task_validate(self) -> Iterator[TaskDict]:
         """export + check + test of a module, after validating what it depends on"""
@@ -260,6 +292,8 @@ class Pipeline:
             "doc": "assemble build/lib package __init__.py files (API in course order, __all__, __version__)",
             "actions": [(run_init, [job])],
             "file_dep": ["pyproject.toml", *(self.generated(m.name) for m in self.manifest.modules)],
+            # only modules that import cleanly are assembled into the package
+            "task_dep": [f"check:{m.name}" for m in self.manifest.modules],
             "targets": job.init_files(),
             "uptodate": [config_changed({"modules": [list(t) for t in job.modules], "code": self.version("init")})],
             "clean": True,
@@ -268,11 +302,10 @@ class Pipeline:
     def _suites(self, kind: str) -> Iterator[TaskDict]:
         from doit.tools import config_changed
 
-        from tasks.suites import discover
         from tasks.testing import TestJob
 
         init = self.init_job()
-        for suite in discover(self.root, self.manifest.package, self.targets):
+        for suite in self.suites():
             if suite.kind != kind:
                 continue
             reach = list(self.modules) if suite.whole else self.closure(suite.modules)
@@ -365,8 +398,7 @@ class Release:
         """build/dist/<package>-<version>-py3-none-any.whl, only from a fully validated tree"""
         import sys
 
-        from tasks.suites import discover
-        from tasks.wheel import WheelJob
+        from tasks.wheel import WheelJob, wheel_name
 
         if sys.version_info >= (3, 11):
             import tomllib
@@ -378,7 +410,7 @@ class Release:
         job = WheelJob(root=str(root), lib=m.lib, package=m.package,
                        files=tuple(f.removeprefix(lib_prefix) for f in self._package_files()),
                        runtime=tuple(project.get("dependencies", [])))
-        suites = discover(root, m.package, self.p.targets)
+        suites = self.p.suites()
         gates = [f"validate:{x.name}" for x in m.modules] + ["init"] + \
             [f"{s.kind}:{s.name.removeprefix('test_')}" for s in suites]
         api = [] if not (root / "api" / "release.json").exists() else ["api/release.json"]
@@ -388,7 +420,8 @@ class Release:
             "actions": [(run_wheel, [job])],
             "file_dep": ["pyproject.toml", *self._package_files(), *api],
             "task_dep": ["_stash_wheel", *gates],
-            "targets": ["build/results/wheel.json"],
+            "targets": ["build/results/wheel.json",
+                        f"build/dist/{wheel_name(m.package, str(project.get('version', '0')))}"],
             "uptodate": [False],
             "clean": True,
         }

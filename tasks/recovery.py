@@ -19,7 +19,7 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 STRAY = re.compile(r"^\..+\.tmp$|^\..+\.\d+\.export\.py$|^runner-.+\.json(\.\d+\.tmp)?$")
 
 
-def db_problem(db: Path) -> str | None:
+def db_problem(db: Path, timeout: float = 10.0) -> str | None:
     """Why doit could not use the state DB `db`, or None if it can (a missing DB is fine)."""
     try:
         size = db.stat().st_size
@@ -37,7 +37,7 @@ def db_problem(db: Path) -> str | None:
 
     try:
         # mode=rw: never create a file; a hot journal left by kill -9 is rolled back, as doit would
-        conn = sqlite3.connect(db.resolve().as_uri() + "?mode=rw", uri=True, timeout=10)
+        conn = sqlite3.connect(db.resolve().as_uri() + "?mode=rw", uri=True, timeout=timeout)
         try:
             rows = conn.execute("PRAGMA quick_check").fetchall()
             if rows != [("ok",)]:

@@ -63,7 +63,7 @@ def run_import(target: str, lib: Path) -> dict[str, Any]:
     """Import `target` as a library user would; report exceptions, exits and output."""
     out, err = _Recorder(), _Recorder()
     real = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = out, err  # type: ignore[assignment]
+    sys.stdout, sys.stderr = out, err
     start = time.perf_counter()
     result: dict[str, Any] = {"status": "ok"}
     try:

@@ -55,9 +55,10 @@ def run_child(root: Path, args: list[str], timeout: float, env: dict[str, str] |
         timed_out = True
         kill_group(proc.pid)
         out, _ = proc.communicate()
-    except BaseException:
+    except BaseException:  # Ctrl-C, SIGTERM (tasks.interrupts): stop the child, leave no file behind
         kill_group(proc.pid)
-        proc.wait()
+        proc.communicate()  # reaps it and closes the pipe
+        _discard(result_path)
         raise
     kill_group(proc.pid)  # anything the child left running in its group
     result = None
@@ -67,9 +68,16 @@ def run_child(root: Path, args: list[str], timeout: float, env: dict[str, str] |
     except (OSError, ValueError):
         result = None
     finally:
-        Path(result_path).unlink(missing_ok=True)
+        _discard(result_path)
     text = out.decode("utf-8", "replace") if out else ""
     return Outcome(result, None if timed_out else proc.returncode, trim(text), timed_out)
+
+
+def _discard(result_path: str) -> None:
+    Path(result_path).unlink(missing_ok=True)
+    # a child killed while writing its result leaves its temporary file behind
+    for tmp in Path(result_path).parent.glob(f"{Path(result_path).name}.*.tmp"):
+        tmp.unlink(missing_ok=True)
 
 
 def kill_group(pid: int) -> None:

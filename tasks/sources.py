@@ -203,7 +203,8 @@ def check_code(cells: list[Cell], path: str, package: str) -> tuple[list[Problem
             tree = ast.parse(code)
         except SyntaxError as exc:
             line = first + (exc.lineno or 1) - 1
-            problems.append(Problem(path, line, exc.offset or 0, f"syntax error in an exported cell: {exc.msg}"))
+            problems.append(Problem(path, line, exc.offset or 0, f"syntax error in an exported cell: {exc.msg}; correct the code here "
+                                                                 "(the last good export is kept until then)"))
             continue
         for node in ast.walk(tree):
             line = first + getattr(node, "lineno", 1) - 1

@@ -59,7 +59,8 @@ def _summary(job: TestJob, result: dict[str, Any]) -> str:
         places = map_frames(root, frames, job.records)
         crash = failure.get("crash") or []
         message = crash[2].splitlines()[0] if len(crash) > 2 and crash[2] else "failed"
-        where = places[-1].split(": in ")[0] if places else failure["test"]
+        where = places[-1].split(": in ")[0] if places else \
+            f"{crash[0]}:{crash[1]}" if len(crash) > 1 and crash[0] else failure["test"]
         lines.append(f"{where}: {failure['test']}: {message}")
         lines.extend(f"    {p}" for p in places[:-1][-3:])
     more = len(result.get("failures", [])) - 5

@@ -12,6 +12,7 @@ except AttributeError:  # pragma: no cover - libyaml missing
     _Loader = yaml.SafeLoader
 
 Path = tuple[Any, ...]
+_PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 Positions = dict[Path, tuple[int, int]]
 
 
@@ -25,19 +26,26 @@ class YamlSyntaxError(ValueError):
 
 def _convert(node: yaml.Node, path: Path, positions: Positions, ctor: yaml.SafeLoader) -> Any:
     positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _PLAIN_TAGS:
+        # collections are built here, not by the loader: refuse tags the safe loader would refuse
+        raise YamlSyntaxError(f"invalid YAML: tag {node.tag!r} is not allowed (safe loading); remove it",
+                              *positions[path])
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             key = _convert(key_node, path + (("key",),), {}, ctor)
+            line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
+            if not isinstance(key, (str, int, float, bool)) and key is not None:
+                raise YamlSyntaxError(f"a key must be a plain word, not {type(key).__name__}; "
+                                      "write 'name: value'", line, col)
             if key in out:
-                line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
                 raise YamlSyntaxError(f"duplicate key {key!r}: remove one of them", line, col)
             positions[path + (("key", key),)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             out[key] = _convert(value_node, path + (key,), positions, ctor)
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_convert(item, path + (i,), positions, ctor) for i, item in enumerate(node.value)]
-    return ctor.construct_object(node, deep=True)  # type: ignore[no-untyped-call]
+    return ctor.construct_object(node, deep=True)
 
 
 def load(text: str) -> tuple[Any, Positions]:
@@ -55,6 +63,8 @@ def load(text: str) -> tuple[Any, Positions]:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = exc.problem or exc.context or "invalid YAML"
+        if mark and text[mark.index:mark.index + 1] == "\t" and "tab" not in problem:
+            problem += " (a tab: YAML indents with spaces only)"
         raise YamlSyntaxError(f"invalid YAML: {problem}", line, col) from None
     finally:
         loader.dispose()

@@ -1,0 +1,84 @@
+"""The benchmark harness (bench/) keeps working: its quick mode runs, its JSON has the right shape,
+and the task counts it checks are SPEC 5's closures. No timing is asserted (machines are noisy)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import FIXTURES, REPO
+
+sys.path.insert(0, str(REPO))
+
+from bench.courses import all_tasks, expected_tasks, generate, manifest_modules  # noqa: E402
+from bench.scenarios import executed  # noqa: E402
+
+SCENARIOS = {
+    "cold export (doit export, empty build/)", "cold build (doit, empty build/)", "no-op doit",
+    "prose edit, leaf (m0005)", "code edit, leaf (m0005)", "code edit, root (m0000)", "doit -a (everything forced)",
+    "leaf code edit, serial: wall vs work", "task list in-process (dodo.py + tasks)", "doit list",
+    "nbdev-export (same sources as notebooks)", "python -c pass", "python -c 'import doit'",
+}
+
+
+def test_expected_closures_match_the_incremental_contract_on_the_fixture() -> None:
+    course = FIXTURES / "course"
+    assert expected_tasks(course, "ops", "prose") == {"export:ops", "notebooks:ops"}
+    assert expected_tasks(course, "ops", "code") == {
+        "export:ops", "notebooks:ops", "check:ops", "test:ops", "check:model", "test:model",
+        "init", "integration:ops_model", "system:package"}
+    assert expected_tasks(course, "leaf", "code") == {
+        "export:leaf", "notebooks:leaf", "check:leaf", "test:leaf", "init", "integration:leaf_core", "system:package"}
+    assert all_tasks(course) == 4 * 4 + 1 + 3
+
+
+def test_generated_course_is_a_valid_layered_course(tmp_path: Path) -> None:
+    from tasks.manifest import read_manifest
+
+    course = generate(tmp_path / "gen", 30)
+    manifest = read_manifest(course.root)  # validates everything, files included
+    assert len(manifest.modules) == 30
+    depends = {m.name: m.depends for m in manifest.modules}
+    assert depends["m0000"] == ()
+    assert all(d[0] == "m0000" and 1 <= len(d) <= 3 for n, d in depends.items() if n != "m0000")
+    assert not any(course.leaf_module in d for d in depends.values())
+    assert sum(len(d) > 1 for d in depends.values()) >= 20  # beyond the first layer, fan-in from earlier layers
+    assert len(list((course.root / "tests" / "integration").glob("test_*.py"))) == 3
+    assert len(manifest_modules(course.root)) == 30
+
+
+def test_executed_reads_doit_verbose_lines() -> None:
+    out = ".  export:a\n-- check:a\n.  test:a\nsome output\n.  init\n"
+    assert executed(out) == ["export:a", "test:a", "init"]
+
+
+def test_quick_mode_runs_and_writes_json_with_the_expected_task_counts(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run([sys.executable, "-m", "bench", "--quick", "--sizes", "6", "--out", str(tmp_path)],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "no-op doit" in proc.stdout
+    report = json.loads((tmp_path / "latest.json").read_text(encoding="utf-8"))
+    assert report["schema"] == 1 and report["quick"] is True and report["failed_runs"] == []
+    [course] = report["courses"]
+    assert course["name"] == "gen6" and course["modules"] == 6
+    scenarios = course["scenarios"]
+    assert SCENARIOS <= set(scenarios)
+    for name, s in scenarios.items():
+        assert s["runs"] == len(s["seconds"]) >= 1, name
+        assert s["min"] <= s["median"] <= s["max"], name
+    counts = {name: (s["tasks"], s["expected_tasks"]) for name, s in scenarios.items() if s["expected_tasks"] is not None}
+    full = 4 * 6 + 1 + 2 + 1  # export/notebooks/check/test per module, init, 2 integration, 1 system
+    assert counts["cold build (doit, empty build/)"] == ([full], full)
+    assert counts["doit -a (everything forced)"] == ([full], full)
+    assert counts["cold export (doit export, empty build/)"] == ([6], 6)
+    assert counts["no-op doit"] == ([0], 0)
+    assert counts["prose edit, leaf (m0005)"] == ([2], 2)
+    assert counts["code edit, root (m0000)"][0] == [counts["code edit, root (m0000)"][1]]
+    assert all(s["tasks_ok"] for s in scenarios.values() if s["expected_tasks"] is not None)
+    assert scenarios["nbdev-export (same sources as notebooks)"]["modules_written"] >= 6
+    work = scenarios["leaf code edit, serial: wall vs work"]
+    assert work["work_median"] > 0 and "overhead_median" in work

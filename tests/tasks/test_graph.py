@@ -1,0 +1,66 @@
+"""tasks.graph: pure functions over name -> dependencies, with stable orders."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import pytest
+
+from tasks.graph import CycleError, closure, dependants, find_cycle, topological_order
+
+COURSE = {"core": [], "ops": ["core"], "model": ["core", "ops"], "leaf": ["core"]}
+
+
+@pytest.mark.parametrize(("graph", "cycle"), [
+    ({}, None),
+    (COURSE, None),
+    ({"a": ["a"]}, ("a", "a")),
+    ({"a": ["b"], "b": ["a"]}, ("a", "b", "a")),
+    ({"a": ["c"], "b": ["a"], "c": ["b"]}, ("a", "c", "b", "a")),
+    ({"x": [], "a": ["x", "b"], "b": ["c"], "c": ["a"]}, ("a", "b", "c", "a")),
+    ({"a": ["missing"]}, None),  # unknown names are the manifest's business, not a cycle
+])
+def test_find_cycle_reads_as_depends_on(graph: Mapping[str, Sequence[str]], cycle: tuple[str, ...] | None) -> None:
+    found = find_cycle(graph)
+    assert found == cycle
+    if found:  # each name depends on the next one
+        assert all(found[i + 1] in graph[found[i]] for i in range(len(found) - 1))
+
+
+@pytest.mark.parametrize(("graph", "order"), [
+    (COURSE, ["core", "ops", "model", "leaf"]),
+    ({"b": ["a"], "a": [], "c": []}, ["a", "b", "c"]),  # ties keep the mapping's order
+    ({"z": [], "y": [], "x": ["z"]}, ["z", "y", "x"]),
+    ({"a": ["ghost"], "b": ["a"]}, ["a", "b"]),
+    ({}, []),
+])
+def test_topological_order_is_stable(graph: Mapping[str, Sequence[str]], order: list[str]) -> None:
+    assert topological_order(graph) == order
+
+
+def test_topological_order_refuses_a_cycle() -> None:
+    with pytest.raises(CycleError) as exc:
+        topological_order({"a": ["b"], "b": ["a"], "c": []})
+    assert exc.value.cycle == ("a", "b", "a")
+    assert str(exc.value) == "a -> b -> a"
+
+
+@pytest.mark.parametrize(("roots", "expected"), [
+    (["model"], {"model", "ops", "core"}),
+    (["leaf"], {"leaf", "core"}),
+    (["core"], {"core"}),
+    (["leaf", "ops"], {"leaf", "ops", "core"}),
+    ([], set()),
+])
+def test_closure(roots: list[str], expected: set[str]) -> None:
+    assert closure(COURSE, roots) == expected
+
+
+@pytest.mark.parametrize(("roots", "expected"), [
+    (["core"], {"core", "ops", "model", "leaf"}),
+    (["ops"], {"ops", "model"}),
+    (["model"], {"model"}),
+    (["leaf"], {"leaf"}),
+])
+def test_dependants(roots: list[str], expected: set[str]) -> None:
+    assert dependants(COURSE, roots) == expected
