@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from tasks.picture import COLOURS, STATUSES
 
 if TYPE_CHECKING:
-    from tasks.report import ModuleReport, Report, StageReport, SuiteReport
+    from tasks.report_schema import ModuleReport, Report, StageReport, SuiteReport
 
 MARK = {"passed": "passed", "failed": "FAILED", "blocked": "blocked", "stale": "stale", "not built": "not built"}
 

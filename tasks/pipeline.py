@@ -34,6 +34,7 @@ STEP_CODE: dict[str, tuple[str, ...]] = {
     "test": ("testing.py", "sandbox.py", "runner.py"),
     "init": ("assemble.py", "atomic.py"),
     "suite": ("testing.py", "sandbox.py", "runner.py", "suites.py"),
+    "report": ("report.py", "report_schema.py", "pages.py", "picture.py"),
 }
 
 

@@ -7,7 +7,7 @@ Nothing is re-run. The sources of truth, per task:
 - build/results/timings.json, written by the console reporter (`tasks.reporter`):
   how long each task took and which ones last failed or were blocked.
 
-`report.json` follows `Report` below; `schema_version` changes when a field
+`report.json` follows `Report` (tasks/report_schema.py); `schema_version` changes when a field
 changes meaning or disappears (adding a field keeps the version).
 """
 
@@ -21,13 +21,16 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, Literal
+
+from tasks.report_schema import (
+    SCHEMA_VERSION, StageReport, CoverageReport, ModuleReport, SuiteReport, WheelReport, TimingReport, FailureReport, Summary, Report,
+)
 
 if TYPE_CHECKING:  # tasks.picture is imported by the actions only: dodo.py loads this module
     from tasks.picture import Node, Status
     from tasks.pipeline import Pipeline
 
-SCHEMA_VERSION: Literal[1] = 1
 REPORTS = "build/reports"
 RESULTS = "build/results"
 TIMINGS = "build/results/timings.json"
@@ -35,102 +38,6 @@ STATE_DB = "build/.doit.db"
 STAGES = ("export", "check", "test")
 Stage = Literal["export", "check", "test"]
 PLACE = re.compile(r"^\s*(?P<path>[\w.\-/]+\.(?:py|ipynb|yaml|toml)):(?P<line>\d+)\b", re.MULTILINE)
-
-
-# -- the JSON schema (report.json, schema_version 1) ---------------------------------------------
-class StageReport(TypedDict):
-    status: Status
-    message: str | None  # the task's error message (file:line first), when it failed
-    place: str | None  # "path:line" the message points at, the module's source preferred
-    seconds: float | None  # how long the task took when it last ran
-
-
-class CoverageReport(TypedDict):
-    percent: float
-    statements: int
-    file: str  # the exported file measured
-    missing: list[int]  # its lines not run by the unit tests
-    source: str | None  # the file the student edits
-    missing_source: list[int]  # the same lines, as lines of `source`
-
-
-class ModuleReport(TypedDict):
-    name: str
-    number: int
-    source: str
-    target: str
-    depends: list[str]
-    tests: list[str]
-    status: Status  # failed > blocked > stale > not built > passed
-    blocked_by: list[str]  # failed modules it depends on, transitively
-    export: StageReport
-    check: StageReport
-    test: StageReport
-    tests_passed: int | None
-    tests_failed: int | None  # failed + errors
-    tests_skipped: int | None
-    coverage: CoverageReport | None
-    exported_names: list[str]
-    source_lines: int | None
-    exported_lines: int | None
-    duration: float | None  # export + check + test, last run, seconds
-
-
-class SuiteReport(TypedDict):
-    kind: Literal["integration", "system"]
-    task: str
-    path: str
-    status: Status
-    passed: int | None
-    failed: int | None
-    skipped: int | None
-    seconds: float | None
-    message: str | None
-    place: str | None
-
-
-class WheelReport(TypedDict):
-    file: str
-    size: int
-    sha256: str
-
-
-class TimingReport(TypedDict):
-    task: str
-    status: str  # passed, failed, blocked
-    seconds: float
-    finished: str  # ISO 8601, UTC
-
-
-class FailureReport(TypedDict):
-    task: str
-    module: str | None
-    place: str | None
-    hint: str
-    message: str
-
-
-class Summary(TypedDict):
-    modules: int
-    passed: int
-    failed: int
-    blocked: int
-    stale: int
-    not_built: int
-
-
-class Report(TypedDict):
-    schema_version: Literal[1]
-    generated: str
-    package: str
-    summary: Summary
-    first_failure: FailureReport | None
-    modules: list[ModuleReport]
-    integration: list[SuiteReport]
-    system: list[SuiteReport]
-    wheels: list[WheelReport]
-    timings: list[TimingReport]
-    mermaid: str
 
 
 # -- inputs ----------------------------------------------------------------------------------------
@@ -290,31 +197,21 @@ def _lines(path: Path) -> int | None:
 
 def exported_names(path: Path) -> list[str]:
     """`__all__` of a generated module ([] when it is missing or unreadable)."""
-    import ast
+    from tasks.assemble import public_names
 
     try:
-        tree = ast.parse(path.read_text(encoding="utf-8"))
+        return public_names(path)[0]
     except (OSError, SyntaxError, ValueError):
         return []
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets):
-            try:
-                return [str(v) for v in ast.literal_eval(node.value)]
-            except ValueError:
-                return []
-    return []
 
 
 def _closure(entries: Sequence[Entry], name: str) -> list[str]:
+    """What `name` depends on, transitively, in course order (without `name`)."""
+    from tasks.graph import closure
+
     graph = {e.name: e.depends for e in entries}
-    seen: list[str] = []
-    stack = list(graph.get(name, ()))
-    while stack:
-        dep = stack.pop()
-        if dep not in seen:
-            seen.append(dep)
-            stack.extend(graph.get(dep, ()))
-    return [e.name for e in entries if e.name in seen]
+    reach = closure(graph, graph.get(name, ()))
+    return [e.name for e in entries if e.name in reach]
 
 
 def collect_modules(root: Path, entries: Sequence[Entry], details: bool = True) -> list[ModuleReport]:
@@ -522,11 +419,9 @@ def run_graph(job: ReportJob) -> Any:
 
 # -- task creators ---------------------------------------------------------------------------------
 def _code_version() -> str:
-    here = Path(__file__).parent
-    digest = hashlib.md5()
-    for name in ("report.py", "pages.py", "picture.py"):
-        digest.update((here / name).read_bytes())
-    return digest.hexdigest()
+    from tasks.pipeline import code_version
+
+    return code_version("report")
 
 
 def inputs(root: Path, files: Sequence[str]) -> list[str]:

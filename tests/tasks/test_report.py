@@ -16,7 +16,8 @@ from test_reporter import BREAK_ADD, status_run, table_rows
 
 from tasks import picture
 from tasks.pages import _ranges
-from tasks.report import ModuleReport, Report, StageReport, find_place, hint, stage
+from tasks.report import find_place, hint, stage
+from tasks.report_schema import ModuleReport, Report, StageReport
 
 
 class Page(HTMLParser):
