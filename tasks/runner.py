@@ -16,6 +16,7 @@ import argparse
 import io
 import json
 import os
+import re
 import sys
 import time
 import traceback
@@ -129,7 +130,18 @@ def _failure(report: Any) -> dict[str, Any]:
                 if loc is not None:
                     entries.append([loc.path, loc.lineno, loc.message])
     text = str(longrepr) if longrepr is not None else ""
+    if not where and not entries and text:
+        # a collection error (e.g. an ImportError in the test file) comes as plain text:
+        # take its frames ('path:line: in name') and its error line ('E   ...')
+        for m in _FRAME.finditer(text):
+            entries.append([m.group("path"), int(m.group("line")), m.group("name")])
+        error = next((ln[1:].strip() for ln in text.splitlines() if ln.startswith("E ")), "")
+        if entries:
+            where = [entries[-1][0], entries[-1][1], error or "error while collecting the tests"]
     return {"test": report.nodeid, "crash": where, "entries": entries, "text": text[-4000:]}
+
+
+_FRAME = re.compile(r"^(?P<path>[^\s:][^:]*\.py):(?P<line>\d+): in (?P<name>.+)$", re.MULTILINE)
 
 
 def run_pytest(args: list[str], cover: str | None, data_file: str | None) -> dict[str, Any]:

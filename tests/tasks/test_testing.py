@@ -59,3 +59,11 @@ def test_failures(tmp_path: Path, test: str, extra: dict[str, object], lines: li
     for line in lines:
         assert line in str(exc.value).splitlines()
     assert json.loads(job.result_file.read_text())["status"] == "failed"
+
+
+def test_a_collection_error_points_at_the_test_files_line(tmp_path: Path) -> None:
+    job = make(tmp_path, "import math\nfrom pkg.m import f, g\n\n\ndef test_f():\n    assert f() == 1\n")
+    with pytest.raises(CheckError) as err:
+        run_tests(job)
+    assert ("tests/test_m.py:2: tests/test_m.py: ImportError: cannot import name 'g' from 'pkg.m'"
+            in str(err.value)), str(err.value)
