@@ -39,13 +39,14 @@ def bench_course(course: Course, runs: int, heavy: int, jobs: int, scratch: Path
     n = len(manifest_modules(course.root))
     out: dict[str, Series | None] = {}
     steps = [
-        ("cold export (doit export, empty build/)", lambda: b.cold("export")),
-        ("cold build (doit, empty build/)", b.cold),
+        ("cold export (doit -n J export, empty build/)", lambda: b.cold("export")),
+        ("cold build (doit -n J, empty build/)", b.cold),
         ("no-op doit", b.noop),
         (f"prose edit, leaf ({course.leaf_module})", lambda: b.edit(course.leaf_module, "prose", runs)),
         (f"code edit, leaf ({course.leaf_module})", lambda: b.edit(course.leaf_module, "code", runs)),
-        (f"code edit, root ({course.root_module})", lambda: b.edit(course.root_module, "code", heavy)),
-        ("doit -a (everything forced)", b.forced),
+        (f"code edit, root ({course.root_module}; doit -n J)",
+         lambda: b.edit(course.root_module, "code", heavy, parallel=True)),
+        ("doit -n J -a (everything forced)", b.forced),
         ("leaf code edit, serial: wall vs work", b.leaf_work),
         ("task list in-process (dodo.py + tasks)", b.tasklist),
         ("doit list", lambda: b.command([PY, "-m", "doit", "list"], runs)),
@@ -53,12 +54,12 @@ def bench_course(course: Course, runs: int, heavy: int, jobs: int, scratch: Path
         *((name, (lambda cmd=cmd: b.command(cmd, runs))) for name, cmd in {**FLOORS, **PROBES}.items()),
     ]
     for name, step in steps:
-        if not rebuilds and (name.startswith("code edit, root") or name.startswith("doit -a")):
+        if not rebuilds and (name.startswith("code edit, root") or name.startswith("doit -n J -a")):
             log(f"{course.name}: {name}: skipped (--rebuilds-upto; a full rebuild costs about the cold build)")
             continue
         log(f"{course.name}: {name}")
         out[name] = step()  # type: ignore[no-untyped-call]
-    return {"name": course.name, "modules": n, "runs": runs, "heavy_runs": heavy,
+    return {"name": course.name, "modules": n, "runs": runs, "heavy_runs": heavy, "jobs": jobs,
             "scenarios": {k: v.summary() for k, v in out.items() if v is not None}}
 
 
@@ -75,7 +76,8 @@ def table(results: list[dict[str, Any]]) -> str:
     for course in results:
         sc = course["scenarios"]
         floor = sc["python -c 'import doit'"]["median"]
-        lines += ["", f"== {course['name']}: {course['modules']} modules", head, "-" * len(head)]
+        lines += ["", f"== {course['name']}: {course['modules']} modules (J = {course['jobs']}; other doit runs "
+                      "are plain `doit`, as a student types it)", head, "-" * len(head)]
         for name, s in sc.items():
             rng = f"{_fmt(s['min'])}-{_fmt(s['max'])}"
             tasks = ""

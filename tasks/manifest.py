@@ -92,6 +92,13 @@ class _Checker:
         self.path = path
         self.positions = positions
         self.problems: list[Problem] = []
+        self._real_roots: dict[Path, str] = {}
+
+    def real_root(self, root: Path) -> str:
+        """`os.path.realpath(root)`, once per validation (not once per path: 1000 modules, 2000 paths)."""
+        if root not in self._real_roots:
+            self._real_roots[root] = os.path.realpath(root)
+        return self._real_roots[root]
 
     def at(self, where: tuple[Any, ...], message: str) -> None:
         line, col = self.positions.get(where, (1, 1))
@@ -118,8 +125,8 @@ def _number(ck: _Checker, value: Any, where: tuple[Any, ...], key: str, low: flo
     return float(value)
 
 
-def _inside(root: Path, rel: str) -> bool:
-    real_root = os.path.realpath(root)
+def _inside(root: Path, rel: str, real_root: str | None = None) -> bool:
+    real_root = real_root or os.path.realpath(root)
     real = os.path.realpath(os.path.join(real_root, rel))
     return real == real_root or real.startswith(real_root + os.sep)
 
@@ -132,7 +139,7 @@ def _check_path(ck: _Checker, root: Path, value: Any, where: tuple[Any, ...], wh
     if os.path.isabs(value) or value.startswith("~"):
         ck.at(where, f"{what} {value!r} is absolute; write it relative to the repository root")
         return None
-    if not _inside(root, value):
+    if not _inside(root, value, ck.real_root(root)):
         ck.at(where, f"{what} {value!r} leaves the repository; keep it inside {root.resolve().name}/")
         return None
     return Path(value).as_posix()

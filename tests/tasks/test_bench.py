@@ -17,8 +17,8 @@ from bench.courses import all_tasks, expected_tasks, generate, manifest_modules 
 from bench.scenarios import executed  # noqa: E402
 
 SCENARIOS = {
-    "cold export (doit export, empty build/)", "cold build (doit, empty build/)", "no-op doit",
-    "prose edit, leaf (m0005)", "code edit, leaf (m0005)", "code edit, root (m0000)", "doit -a (everything forced)",
+    "cold export (doit -n J export, empty build/)", "cold build (doit -n J, empty build/)", "no-op doit",
+    "prose edit, leaf (m0005)", "code edit, leaf (m0005)", "code edit, root (m0000; doit -n J)", "doit -n J -a (everything forced)",
     "leaf code edit, serial: wall vs work", "task list in-process (dodo.py + tasks)", "doit list",
     "nbdev-export (same sources as notebooks)", "python -c pass", "python -c 'import doit'",
 }
@@ -72,12 +72,12 @@ def test_quick_mode_runs_and_writes_json_with_the_expected_task_counts(tmp_path:
         assert s["min"] <= s["median"] <= s["max"], name
     counts = {name: (s["tasks"], s["expected_tasks"]) for name, s in scenarios.items() if s["expected_tasks"] is not None}
     full = 4 * 6 + 1 + 2 + 1  # export/notebooks/check/test per module, init, 2 integration, 1 system
-    assert counts["cold build (doit, empty build/)"] == ([full], full)
-    assert counts["doit -a (everything forced)"] == ([full], full)
-    assert counts["cold export (doit export, empty build/)"] == ([6], 6)
+    assert counts["cold build (doit -n J, empty build/)"] == ([full], full)
+    assert counts["doit -n J -a (everything forced)"] == ([full], full)
+    assert counts["cold export (doit -n J export, empty build/)"] == ([6], 6)
     assert counts["no-op doit"] == ([0], 0)
     assert counts["prose edit, leaf (m0005)"] == ([2], 2)
-    assert counts["code edit, root (m0000)"][0] == [counts["code edit, root (m0000)"][1]]
+    assert counts["code edit, root (m0000; doit -n J)"][0] == [counts["code edit, root (m0000; doit -n J)"][1]]
     assert all(s["tasks_ok"] for s in scenarios.values() if s["expected_tasks"] is not None)
     assert scenarios["nbdev-export (same sources as notebooks)"]["modules_written"] >= 6
     work = scenarios["leaf code edit, serial: wall vs work"]
