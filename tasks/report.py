@@ -18,7 +18,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -101,18 +101,21 @@ def _file_changed(root: Path, path: str, state: Any) -> bool:
     return hashlib.md5((root / path).read_bytes()).hexdigest() != str(state[2])
 
 
-def db_states(root: Path, names: Iterable[str]) -> dict[str, Literal["fresh", "stale"]]:
+def db_states(root: Path, names: Iterable[str],
+              fresh: Collection[str] = ()) -> dict[str, Literal["fresh", "stale"]]:
     """For tasks whose last run succeeded: 'fresh', or 'stale' when an input file changed since.
 
     Tasks absent from the result never succeeded, failed last, or were forgotten.
+    `fresh`: tasks already known to be up to date (doit just checked them), not looked up again.
     """
     import sqlite3
 
-    wanted = list(names)
+    names = list(names)
+    states: dict[str, Literal["fresh", "stale"]] = {n: "fresh" for n in names if n in fresh}
+    wanted = [n for n in names if n not in states]
     path = root / STATE_DB
     if not wanted or not path.exists():
-        return {}
-    states: dict[str, Literal["fresh", "stale"]] = {}
+        return states
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2.0)
         try:
@@ -205,19 +208,14 @@ def exported_names(path: Path) -> list[str]:
         return []
 
 
-def _closure(entries: Sequence[Entry], name: str) -> list[str]:
-    """What `name` depends on, transitively, in course order (without `name`)."""
-    from tasks.graph import closure
+def collect_modules(root: Path, entries: Sequence[Entry], details: bool = True,
+                    fresh: Collection[str] = ()) -> list[ModuleReport]:
+    """Each module's state, in course order. `details`: also read exported names and line counts.
 
-    graph = {e.name: e.depends for e in entries}
-    reach = closure(graph, graph.get(name, ()))
-    return [e.name for e in entries if e.name in reach]
-
-
-def collect_modules(root: Path, entries: Sequence[Entry], details: bool = True) -> list[ModuleReport]:
-    """Each module's state, in course order. `details`: also read exported names and line counts."""
+    `fresh`: tasks known to be up to date (see `db_states`).
+    """
     timings = read_timings(root)
-    db = db_states(root, [f"{s}:{e.name}" for e in entries for s in STAGES])
+    db = db_states(root, [f"{s}:{e.name}" for e in entries for s in STAGES], fresh)
     out: list[ModuleReport] = []
     for e in entries:
         results = {s: root / RESULTS / s / f"{e.name}.json" for s in ("check", "test")}
@@ -254,10 +252,14 @@ def collect_modules(root: Path, entries: Sequence[Entry], details: bool = True) 
             "exported_lines": _lines(root / e.generated) if details and e.generated else None,
             "duration": round(sum(secs), 3) if secs else (test or {}).get("seconds"),
         })
-    by_name = {m["name"]: m for m in out}
+    from tasks.graph import closure
+
+    graph = {e.name: e.depends for e in entries}
+    failed = {m["name"] for m in out if any(m[s]["status"] == "failed" for s in STAGES)}  # type: ignore[literal-required]
     for m in out:
         own = [m[s]["status"] for s in STAGES]  # type: ignore[literal-required]
-        failed_deps = [d for d in _closure(entries, m["name"]) if by_name[d]["status"] == "failed"]
+        reach = closure(graph, graph[m["name"]]) & failed if failed else set()
+        failed_deps = [e.name for e in entries if e.name in reach] if reach else []
         m["blocked_by"] = failed_deps
         if "failed" in own:
             m["status"] = "failed"

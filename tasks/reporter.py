@@ -28,6 +28,9 @@ def split(task: str) -> tuple[str, str]:
     return step, name
 
 
+FULL_TABLE = 40  # modules; above this the table lists only those that are not passing
+
+
 class StatusReporter(ConsoleReporter):  # type: ignore[misc]
     """doit's console reporter, plus first-failure help and a per-module status table."""
 
@@ -41,6 +44,7 @@ class StatusReporter(ConsoleReporter):  # type: ignore[misc]
         self.records: dict[str, dict[str, Any]] = {}
         self.modules: list[tuple[str, str, tuple[str, ...]]] = []  # (name, source, depends) in course order
         self.touched_pipeline = False
+        self.fresh: set[str] = set()  # tasks this run found up to date or ran successfully
         self.first: tuple[str, str | None, str] | None = None  # (task, place, hint)
 
     # -- helpers ---------------------------------------------------------------------------------
@@ -78,7 +82,12 @@ class StatusReporter(ConsoleReporter):  # type: ignore[misc]
 
     def add_success(self, task: Any) -> None:
         self._record(task, "passed")
+        self.fresh.add(task.name)
         super().add_success(task)
+
+    def skip_uptodate(self, task: Any) -> None:
+        self.fresh.add(task.name)
+        super().skip_uptodate(task)
 
     def add_failure(self, task: Any, fail: Any) -> None:
         from doit.exceptions import UnmetDependency
@@ -143,11 +152,13 @@ class StatusReporter(ConsoleReporter):  # type: ignore[misc]
         from tasks.report import Entry, collect_modules
 
         entries = [Entry(n, i, src, depends=deps) for i, (n, src, deps) in enumerate(self.modules, start=1)]
-        rows = collect_modules(self.root, entries, details=False)
+        # what this run just checked need not be checked again (a no-op checks every task)
+        rows = collect_modules(self.root, entries, details=False, fresh=self.fresh)
         width = max(len(m["name"]) for m in rows) + 4
         head = f"{'module':<{width}} {'export':<6} {'check':<6} {'test':<6} {'tests':>9} {'cover':>6}  state"
         lines = ["", head, "-" * len(head)]
-        for m in rows:
+        shown = rows if len(rows) <= FULL_TABLE else [m for m in rows if m["status"] != "passed"]
+        for m in shown:
             cells = []
             for step in ("export", "check", "test"):
                 st = m[step]["status"]  # type: ignore[literal-required,unused-ignore]
@@ -156,6 +167,9 @@ class StatusReporter(ConsoleReporter):  # type: ignore[misc]
             cover = "" if m["coverage"] is None else f"{m['coverage']['percent']:.1f}%"
             state = self.paint(m["status"], COLOUR[m["status"]]) + _why(m)
             lines.append(f"{m['number']:>2} {m['name']:<{width - 3}} {' '.join(cells)} {tests:>9} {cover:>6}  {state}")
+        if len(shown) < len(rows):
+            lines.append(f"({len(rows) - len(shown)} passing modules not listed: a course this large is summed up; "
+                         "`doit report` lists every module)")
         count = {s: sum(m["status"] == s for m in rows) for s in CELL}
         lines.append(f"{count['passed']} of {len(rows)} modules passed, {count['failed']} failed, "
                      f"{count['blocked']} blocked, {count['stale']} stale, {count['not built']} not built"
