@@ -46,14 +46,21 @@ class InitJob:
         return [f"{self.lib}/{p.replace('.', '/')}/__init__.py" for p in sorted(packages)]
 
 
-def read_version(pyproject: Path) -> str:
-    """`[project] version` from pyproject.toml."""
+def read_project(pyproject: Path) -> dict[str, Any]:
+    """The `[project]` table of pyproject.toml."""
     try:
         data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-        return str(data["project"]["version"])
-    except (OSError, KeyError, tomllib.TOMLDecodeError) as exc:
+        project: dict[str, Any] = data["project"]
+        project["version"]  # noqa: B018 - every use needs it; fail here, with the fix
+        return project
+    except (OSError, KeyError, TypeError, tomllib.TOMLDecodeError) as exc:
         msg = f"{pyproject.name}:1: cannot read [project] version ({exc}); set version = \"X.Y.Z\""
         raise AssemblyError(msg) from None
+
+
+def read_version(pyproject: Path) -> str:
+    """`[project] version` from pyproject.toml."""
+    return str(read_project(pyproject)["version"])
 
 
 def public_names(path: Path) -> tuple[list[str], dict[str, int]]:

@@ -378,9 +378,7 @@ class Release:
         self.p = pipeline
 
     def _package_files(self) -> list[str]:
-        lib = self.p.manifest.lib
-        return [*(self.p.generated(m.name) for m in self.p.manifest.modules), *self.p.init_job().init_files()] \
-            if lib else []
+        return [*(self.p.generated(m.name) for m in self.p.manifest.modules), *self.p.init_job().init_files()]
 
     def task_api(self) -> TaskDict:
         """snapshot the public API (module, name, kind, signature) to build/api/"""
@@ -397,16 +395,14 @@ class Release:
 
     def task_wheel(self) -> TaskDict:
         """build/dist/<package>-<version>-py3-none-any.whl, only from a fully validated tree"""
-        import sys
-
+        from tasks.assemble import read_project
         from tasks.wheel import WheelJob, wheel_name
 
-        if sys.version_info >= (3, 11):
-            import tomllib
-        else:  # pragma: no cover
-            import tomli as tomllib
         root, m = self.p.root, self.p.manifest
-        project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+        try:
+            project = read_project(root / "pyproject.toml")
+        except BuildError as exc:  # reported when a wheel is asked for, not when any task list loads
+            return {"actions": [(fail_with, [str(exc)])], "uptodate": [False]}
         lib_prefix = m.lib.rstrip("/") + "/"
         job = WheelJob(root=str(root), lib=m.lib, package=m.package,
                        files=tuple(f.removeprefix(lib_prefix) for f in self._package_files()),
@@ -422,7 +418,7 @@ class Release:
             "file_dep": ["pyproject.toml", *self._package_files(), *api],
             "task_dep": ["_stash_wheel", *gates],
             "targets": ["build/results/wheel.json",
-                        f"build/dist/{wheel_name(m.package, str(project.get('version', '0')))}"],
+                        f"build/dist/{wheel_name(m.package, str(project['version']))}"],
             "uptodate": [False],
             "clean": True,
         }
