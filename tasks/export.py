@@ -135,10 +135,10 @@ def _line_map(rendered: str, nb_data: dict[str, Any], cells: list[Cell]) -> list
     return pairs
 
 
-def validate(job: ExportJob) -> list[Cell]:
-    """Check the source before exporting it; raise SourceError with every problem."""
+def validate(job: ExportJob, text: str) -> list[Cell]:
+    """Check the source `text` before exporting it; raise SourceError with every problem."""
     rel = job.source
-    cells = scan(decode((Path(job.root) / rel).read_bytes(), rel), rel)
+    cells = scan(text, rel)
     expected = job.target.split(".", 1)[1]
     problems = check_directives(cells, rel, expected)
     code_problems, imports = check_code(cells, rel, job.package)
@@ -193,14 +193,15 @@ def _save_aside(job: ExportJob) -> Path:
 
 def export(job: ExportJob) -> dict[str, Any]:
     """Validate and export one module; returns what doit records about it."""
-    cells = validate(job)
     root = Path(job.root)
+    # read once: what is validated is exactly what is exported
+    text = decode((root / job.source).read_bytes(), job.source)
+    cells = validate(job, text)
     if hand_edited(job):
         aside = _save_aside(job)
         output.warn(f"{job.output.relative_to(root)} was edited by hand; your edit is saved in "
                     f"{aside.relative_to(root)}. Edit {job.source} instead: the file is regenerated from it.")
         job.output.unlink()
-    text = decode((root / job.source).read_bytes(), job.source)
     nb_data = _notebook(text, job.source.endswith(".ipynb"))
     rendered = _render(nb_data, root / job.source, job.target, root / job.lib)
     data = rendered.encode("utf-8")

@@ -411,14 +411,6 @@ def write_graph(job: ReportJob) -> dict[str, Any]:
     return {"written": written}
 
 
-def run_report(job: ReportJob) -> Any:
-    return write_reports(job)
-
-
-def run_graph(job: ReportJob) -> Any:
-    return write_graph(job)
-
-
 # -- task creators ---------------------------------------------------------------------------------
 def _code_version() -> str:
     from tasks.pipeline import code_version
@@ -488,7 +480,7 @@ def report_task(pipeline: Pipeline) -> dict[str, Any]:
 
     return {
         "doc": "build/reports: index.html, report.md, report.json from the last results (re-runs nothing)",
-        "actions": [(run_report, [ReportJob.of(pipeline)])],
+        "actions": [(write_reports, [ReportJob.of(pipeline)])],
         "targets": [f"{REPORTS}/index.html", f"{REPORTS}/report.md", f"{REPORTS}/report.json"],
         "uptodate": [_uptodate(pipeline, bool(dot_program()))],
         "clean": True,
@@ -503,7 +495,7 @@ def graph_task(pipeline: Pipeline) -> dict[str, Any]:
     dot = bool(dot_program())
     return {
         "doc": "build/reports/graph.{dot,mmd} and, with Graphviz installed, graph.{svg,png}",
-        "actions": [(run_graph, [ReportJob.of(pipeline)])],
+        "actions": [(write_graph, [ReportJob.of(pipeline)])],
         "targets": [f"{REPORTS}/graph.{ext}" for ext in ("dot", "mmd", *(("svg", "png") if dot else ()))],
         "uptodate": [_uptodate(pipeline, dot)],
         "clean": True,

@@ -61,12 +61,10 @@ def run_child(root: Path, args: list[str], timeout: float, env: dict[str, str] |
         _discard(result_path)
         raise
     kill_group(proc.pid)  # anything the child left running in its group
-    result = None
     try:
-        with open(result_path, encoding="utf-8") as f:
-            result = json.load(f)
+        result = json.loads(Path(result_path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        result = None
+        result = None  # the child died before it could report
     finally:
         _discard(result_path)
     text = out.decode("utf-8", "replace") if out else ""
