@@ -26,7 +26,7 @@ from bench.scenarios import FAILURES, PY, Bench, Series
 SCHEMA = 1
 FLOORS = {"python -c pass": [PY, "-c", "pass"], "python -c 'import doit'": [PY, "-c", "import doit"]}
 PROBES = {"import pytest": [PY, "-c", "import pytest"], "import numpy": [PY, "-c", "import numpy"],
-          "import tasks.runner (sandbox child start-up)": [PY, "-c", "import tasks.runner"]}
+          "import tasks.sandbox.runner (sandbox child start-up)": [PY, "-c", "import tasks.sandbox.runner"]}
 
 
 def log(msg: str) -> None:

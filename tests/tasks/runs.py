@@ -12,7 +12,7 @@ from pathlib import Path
 
 from conftest import Course
 
-from tasks.recovery import STRAY
+from tasks.safety.recovery import STRAY
 
 
 class Live:

@@ -1,4 +1,4 @@
-"""tasks.assemble: the package __init__ files, name collisions, stale modules, the version."""
+"""tasks.steps.assemble: the package __init__ files, name collisions, stale modules, the version."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks.assemble import InitJob, assemble, collect_api, public_names, read_version, remove_stale, render_init
-from tasks.errors import AssemblyError
+from tasks.steps.assemble import InitJob, assemble, collect_api, public_names, read_version, remove_stale, render_init
+from tasks.core.errors import AssemblyError
 
 PYPROJECT = '[project]\nname = "pkg"\nversion = "1.2.3"\n'
 

@@ -1,4 +1,4 @@
-"""tasks.atomic: a reader sees the old bytes or the new ones, never half of them, and no temporary file stays."""
+"""tasks.core.atomic: a reader sees the old bytes or the new ones, never half of them, and no temporary file stays."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks import atomic
+from tasks.core import atomic
 
 
 def test_write_bytes_creates_parents_and_leaves_no_temporary(tmp_path: Path) -> None:

@@ -36,7 +36,7 @@ def test_expected_closures_match_the_incremental_contract_on_the_fixture() -> No
 
 
 def test_generated_course_is_a_valid_layered_course(tmp_path: Path) -> None:
-    from tasks.manifest import read_manifest
+    from tasks.model.manifest import read_manifest
 
     course = generate(tmp_path / "gen", 30)
     manifest = read_manifest(course.root)  # validates everything, files included

@@ -30,7 +30,7 @@ CORE, OPS, MODEL, LEAF = (f"modules/0{i}_{m}/{m}.py" for i, m in enumerate(("cor
 LIB = "build/lib/minitorch"
 INIT = f"{LIB}/__init__.py"
 MANIFEST_FAILED = "modules.yaml is invalid; nothing was run."
-# temporary names the build uses while writing (tasks.atomic, tasks.export, tasks.sandbox, tasks.runner)
+# temporary names the build uses while writing (tasks.core.atomic, tasks.steps.export, tasks.sandbox.spawn, tasks.sandbox.runner)
 TEMPORARY = ("*.tmp", ".*.export.py", "runner-*.json")
 
 

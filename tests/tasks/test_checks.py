@@ -1,4 +1,4 @@
-"""tasks.checks: how a failed import is described, with tracebacks mapped to source lines."""
+"""tasks.steps.checks: how a failed import is described, with tracebacks mapped to source lines."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tasks.checks import CheckJob, describe, map_frames
+from tasks.steps.checks import CheckJob, describe, map_frames
 
 SRC = "modules/02_ops/ops.py"
 GEN = "build/lib/pkg/core/ops.py"
@@ -29,7 +29,7 @@ def frame(job: CheckJob, rel: str, line: int, text: str) -> list[Any]:
 
 def test_map_frames_keeps_course_frames_and_maps_generated_lines(job: CheckJob) -> None:
     frames = [["/usr/lib/python3/importlib/__init__.py", 1, "import_module", ""],
-              frame(job, "tasks/runner.py", 9, "__import__(target)"),
+              frame(job, "tasks/sandbox/runner.py", 9, "__import__(target)"),
               frame(job, GEN, 3, "import os"),  # before the first exported cell: not mapped
               frame(job, GEN, 7, "raise ValueError()"),
               frame(job, "build/lib/pkg/core/other.py", 4, "x()")]

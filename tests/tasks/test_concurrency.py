@@ -20,7 +20,7 @@ import pytest
 from conftest import Course
 from runs import Live, ran_of, snapshot
 
-from tasks.lock import LockTimeout, TreeLock
+from tasks.safety.lock import LockTimeout, TreeLock
 
 WAITING = "note: waiting for another doit run in this tree (pid {pid}) ..."
 
@@ -94,7 +94,7 @@ def test_ctrl_c_while_waiting_stops_cleanly(built: Course) -> None:
 
 def test_lock_of_a_killed_run_is_free_at_once(built: Course) -> None:
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from pathlib import Path; from tasks.lock import TreeLock; "
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; from tasks.safety.lock import TreeLock; "
          "assert TreeLock(Path(sys.argv[1])).try_acquire(); print('held', flush=True); time.sleep(600)",
          str(built.root)], stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(built.build_system)})
     try:

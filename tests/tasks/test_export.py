@@ -1,4 +1,4 @@
-"""tasks.export: source -> package module through nbdev, atomically, only when the bytes change."""
+"""tasks.steps.export: source -> package module through nbdev, atomically, only when the bytes change."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from conftest import Course
 
-from tasks.errors import SourceError
-from tasks.export import ExportJob, cell_id, export, hand_edited, intact, module_path, read_notebook, source_line
+from tasks.core.errors import SourceError
+from tasks.steps.export import ExportJob, cell_id, export, hand_edited, intact, module_path, read_notebook, source_line
 
 OPS = "modules/02_ops/ops.py"
 TARGETS = {"minitorch.core.core": "core", "minitorch.core.ops": "ops", "minitorch.core.model": "model",

@@ -1,4 +1,4 @@
-"""tasks.graph: pure functions over name -> dependencies, with stable orders."""
+"""tasks.model.graph: pure functions over name -> dependencies, with stable orders."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import pytest
 
-from tasks.graph import CycleError, closure, dependants, find_cycle, topological_order
+from tasks.model.graph import CycleError, closure, dependants, find_cycle, topological_order
 
 COURSE = {"core": [], "ops": ["core"], "model": ["core", "ops"], "leaf": ["core"]}
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import Course
 
-from tasks import atomic, export
+from tasks.core import atomic
+from tasks.steps import export
 
 OPS = "build/lib/minitorch/core/ops.py"
 MESSAGE = re.compile(

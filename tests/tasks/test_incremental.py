@@ -89,7 +89,7 @@ def test_build_system_code_change_reruns_that_step(tmp_path) -> None:
     course = make_course(tmp_path, own_tasks=True)
     first = course.cli()
     assert first.returncode == 0, first.stderr
-    runner = course.path("tasks/assemble.py")
+    runner = course.path("tasks/steps/assemble.py")
     runner.write_text(runner.read_text() + "\n# a change to the init step\n")
     again = course.cli("-v", "2")
     assert again.returncode == 0, again.stderr

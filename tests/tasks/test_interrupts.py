@@ -19,7 +19,7 @@ import pytest
 from conftest import Course
 from runs import Live, ran_of, snapshot, strays
 
-from tasks import interrupts, recovery
+from tasks.safety import interrupts, recovery
 
 STOPPED = (-signal.SIGINT, 128 + signal.SIGINT)  # KeyboardInterrupt ends Python by re-raising SIGINT
 

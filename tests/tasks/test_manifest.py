@@ -1,4 +1,4 @@
-"""tasks.manifest: every manifest problem, with its exact message and place (SPEC 3)."""
+"""tasks.model.manifest: every manifest problem, with its exact message and place (SPEC 3)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tasks.errors import ManifestError
-from tasks.manifest import DEFAULT_TIMEOUT, Manifest, parse_manifest, read_manifest
-from tasks.yamlpos import load
+from tasks.core.errors import ManifestError
+from tasks.model.manifest import DEFAULT_TIMEOUT, Manifest, parse_manifest, read_manifest
+from tasks.model.yamlpos import load
 
 # lines: 1 package, 2 name, 3 modules, 4-7 module a, 8-12 module b
 BASE = """\

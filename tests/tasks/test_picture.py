@@ -1,4 +1,4 @@
-"""tasks.picture: the dependency picture as DOT, Mermaid and SVG, coloured by status, in course order."""
+"""tasks.reports.picture: the dependency picture as DOT, Mermaid and SVG, coloured by status, in course order."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from tasks import picture
-from tasks.picture import COLOURS, Node, graphviz, inline_svg, layers, reduced, to_dot, to_mermaid, to_svg
+from tasks.reports import picture
+from tasks.reports.picture import COLOURS, Node, graphviz, inline_svg, layers, reduced, to_dot, to_mermaid, to_svg
 
 COURSE = [
     Node("tensor", 1, (), "passed"),

@@ -1,4 +1,4 @@
-"""tasks.report (and tasks.pages): `doit report` and `doit graph` read the results on disk and re-run nothing."""
+"""tasks.reports.report (and tasks.reports.pages): `doit report` and `doit graph` read the results on disk and re-run nothing."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ import pytest
 from conftest import Course
 from test_reporter import BREAK_ADD, status_run, table_rows
 
-from tasks import picture
-from tasks.pages import _ranges
-from tasks.report import find_place, hint, stage
-from tasks.report_schema import ModuleReport, Report, StageReport
+from tasks.reports import picture
+from tasks.reports.pages import _ranges
+from tasks.reports.status import find_place, hint, stage
+from tasks.reports.schema import ModuleReport, Report, StageReport
 
 
 class Page(HTMLParser):

@@ -1,4 +1,4 @@
-"""tasks.reporter: doit's lines, failures led by module, file:line and a hint, a status table, task timings."""
+"""tasks.reports.console: doit's lines, failures led by module, file:line and a hint, a status table, task timings."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from conftest import Course
 from doit.cmd_base import ModuleTaskLoader
 from doit.doit_cmd import DoitMain
 
-from tasks.reporter import StatusReporter, split
+from tasks.core.layout import split
+from tasks.reports.console import StatusReporter
 
 BREAK_ADD = ('    return Value(a.x + b.x)', '    raise ValueError("add is broken")')  # modules/02_ops/ops.py:15
 BREAK_EXPORT = ('def mul(a: Value, b: Value) -> Value:', 'def mul(a: Value, b: Value) -> Value')  # line 18

@@ -1,4 +1,4 @@
-"""tasks.sandbox and tasks.runner: student code runs in a child process with a timeout; no orphan survives."""
+"""tasks.sandbox.spawn and tasks.sandbox.runner: student code runs in a child process with a timeout; no orphan survives."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.sandbox import run_child, trim
+from tasks.sandbox.spawn import run_child, trim
 
 
 def test_trim_keeps_the_end() -> None:

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from conftest import REPO, Course
 
-from tasks.errors import ManifestError
-from tasks.manifest import read_manifest
-from tasks.recovery import STRAY
-from tasks.sandbox import run_child
+from tasks.core.errors import ManifestError
+from tasks.model.manifest import read_manifest
+from tasks.safety.recovery import STRAY
+from tasks.sandbox.spawn import run_child
 
 # -- student code runs in a sandboxed child -------------------------------------------------
 
@@ -128,7 +128,7 @@ def test_any_unknown_yaml_tag_is_refused(course: Course, tag: str) -> None:
 
 
 def test_the_build_loads_yaml_only_through_the_safe_loader() -> None:
-    for path in sorted((REPO / "tasks").glob("*.py")):
+    for path in sorted((REPO / "tasks").rglob("*.py")):
         text = path.read_text(encoding="utf-8")
         for unsafe in ("yaml.load(", "yaml.unsafe_load", "yaml.full_load", "yaml.Loader", "FullLoader", "UnsafeLoader"):
             assert unsafe not in text, f"{path.name} uses {unsafe}"
@@ -159,7 +159,7 @@ def _shell_uses(tree: ast.AST) -> list[tuple[int, str]]:
 
 
 def test_no_shell_strings_anywhere_in_the_build_system() -> None:
-    problems = [f"{path.name}:{line}: {what}" for path in sorted((REPO / "tasks").glob("*.py"))
+    problems = [f"{path.name}:{line}: {what}" for path in sorted((REPO / "tasks").rglob("*.py"))
                 for line, what in _shell_uses(ast.parse(path.read_text(encoding="utf-8")))]
     problems += [f"dodo.py:{line}: {what}" for line, what in _shell_uses(ast.parse((REPO / "dodo.py").read_text()))]
     assert problems == []
@@ -217,7 +217,7 @@ def test_a_build_writes_only_under_build(_built_template: Path) -> None:
 
 
 def test_generated_files_sit_under_build_lib(_built_template: Path) -> None:
-    from tasks.pipeline import Pipeline
+    from tasks.plan.pipeline import Pipeline
 
     pipeline = Pipeline.load(_built_template)
     build = (_built_template / "build").resolve()

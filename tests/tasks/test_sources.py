@@ -1,4 +1,4 @@
-"""tasks.sources: the percent-file scanner and every source problem it reports, with its exact message."""
+"""tasks.steps.sources: the percent-file scanner and every source problem it reports, with its exact message."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from tasks.errors import Problem, SourceError, join
-from tasks.sources import Import, check_code, check_directives, check_imports, decode, scan
+from tasks.core.errors import Problem, SourceError, join
+from tasks.steps.sources import Import, check_code, check_directives, check_imports, decode, scan
 
 PATH = "modules/02_ops/ops.py"
 # lines 1-3: prose; line 4: '# %%'; line 5: default_exp; each cell added by `src` starts at line 7

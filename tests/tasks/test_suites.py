@@ -1,4 +1,4 @@
-"""tasks.suites: integration/system test files and the modules their imports reach."""
+"""tasks.steps.suites: integration/system test files and the modules their imports reach."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.suites import Suite, discover, imported_modules, resolve
+from tasks.steps.suites import Suite, discover, imported_modules, resolve
 
 TARGETS = {"pkg.core.core": "core", "pkg.core.ops": "ops", "pkg.nn.model": "model"}
 

@@ -1,4 +1,4 @@
-"""tasks.testing: pytest in a sandboxed child; results and failures mapped to source lines."""
+"""tasks.steps.testing: pytest in a sandboxed child; results and failures mapped to source lines."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks.errors import CheckError
-from tasks.testing import TestJob, run_tests
+from tasks.core.errors import CheckError
+from tasks.steps.testing import TestJob, run_tests
 
 TestJob.__test__ = False  # type: ignore[attr-defined]  # a job record, not a test class
 

@@ -1,10 +1,10 @@
-"""tasks.yamlpos: safe YAML loading that remembers where each value and key was written."""
+"""tasks.model.yamlpos: safe YAML loading that remembers where each value and key was written."""
 
 from __future__ import annotations
 
 import pytest
 
-from tasks.yamlpos import YamlSyntaxError, load
+from tasks.model.yamlpos import YamlSyntaxError, load
 
 TEXT = """\
 package:

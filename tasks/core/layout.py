@@ -1,0 +1,102 @@
+"""The layout of build/ and the names of tasks: the one module that spells either.
+
+Every generated path is a constant or a function here, relative to the repository
+root and written with '/', as doit's file_dep and targets want them; `at(root, rel)`
+turns one into a Path. Task names are made by `task()` and read back by `split()`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+
+BUILD = "build"
+DEFAULT_LIB = f"{BUILD}/lib"  # where the package is generated unless the manifest says otherwise
+STATE_DB = f"{BUILD}/.doit.db"  # doit's sqlite3 state
+LOCK = f"{BUILD}/.lock"  # one run at a time (tasks.safety.lock)
+
+STATE = f"{BUILD}/state"
+EXPORT_RECORDS = f"{STATE}/exports"  # what each export wrote: digest and line map
+MANIFEST_CACHE = f"{STATE}/manifest-yaml.marshal"
+TEST_IMPORTS = f"{STATE}/test-imports.json"
+
+RESULTS = f"{BUILD}/results"
+TIMINGS = f"{RESULTS}/timings.json"  # written by the console reporter
+WHEEL_RESULT = f"{RESULTS}/wheel.json"
+VERIFY_RESULT = f"{RESULTS}/verify.json"
+
+NOTEBOOKS = f"{BUILD}/notebooks"
+COVERAGE = f"{BUILD}/coverage"
+REPORTS = f"{BUILD}/reports"
+API = f"{BUILD}/api"
+DIST = f"{BUILD}/dist"
+PREVIOUS_WHEELS = f"{DIST}/previous"
+VERIFY_VENV = f"{BUILD}/verify/venv"
+WHEELHOUSE = f"{BUILD}/wheelhouse"
+HAND_EDITS = f"{BUILD}/hand-edits"
+
+RUNNER_PREFIX = "runner-"  # a sandbox child's result file: build/runner-*.json while it runs
+
+# the result files the reports read, by folder under build/
+REPORT_INPUTS = ("results/check", "results/test", "results/integration", "results/system", "state/exports", "dist")
+
+
+def at(root: Path | str, rel: str) -> Path:
+    """The absolute path of a layout path under `root`."""
+    return Path(root).joinpath(*PurePosixPath(rel).parts)
+
+
+def export_record(name: str) -> str:
+    return f"{EXPORT_RECORDS}/{name}.json"
+
+
+def result(kind: str, name: str) -> str:
+    """The JSON result of a check, test, integration or system run."""
+    return f"{RESULTS}/{kind}/{name}.json"
+
+
+def coverage_data(name: str) -> str:
+    return f"{COVERAGE}/{name}.coverage"
+
+
+def notebook(source: str, name: str) -> str:
+    """The student notebook of a module (named after its source's folder, or the module)."""
+    return f"{NOTEBOOKS}/{PurePosixPath(source).parent.name or name}.ipynb"
+
+
+def report_file(name: str) -> str:
+    return f"{REPORTS}/{name}"
+
+
+def api_file(name: str) -> str:
+    return f"{API}/{name}"
+
+
+def wheel_file(name: str) -> str:
+    return f"{DIST}/{name}"
+
+
+# -- task names ------------------------------------------------------------------------------------
+MODULE_STEPS = ("export", "notebooks", "check", "test", "validate")  # one task per module
+STAGES = ("export", "check", "test")  # the steps a module's state is made of
+SUITE_KINDS = ("integration", "system")
+PIPELINE_STEPS = (*MODULE_STEPS, "init", *SUITE_KINDS)
+
+
+def task(step: str, name: str | None = None) -> str:
+    """'test', 'ops' -> 'test:ops'; 'init' -> 'init'."""
+    return f"{step}:{name}" if name else step
+
+
+def split(name: str) -> tuple[str, str]:
+    """'test:ops' -> ('test', 'ops'); 'init' -> ('init', '')."""
+    step, _, sub = name.partition(":")
+    return step, sub
+
+
+def suite_name(file_stem: str) -> str:
+    """The task name of an integration/system test file: test_xor.py -> 'xor'."""
+    return file_stem.removeprefix("test_")
+
+
+def suite_task(kind: str, file_stem: str) -> str:
+    return task(kind, suite_name(file_stem))

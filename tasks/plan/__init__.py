@@ -1,0 +1,24 @@
+"""The task creators: the manifest turned into doit tasks (the top layer; dodo.py binds them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tasks.plan.pipeline import Pipeline
+from tasks.plan.release import Release
+from tasks.plan.reports import Reports
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Every task creator of one course: the development loop, the release, the reports."""
+
+    pipeline: Pipeline
+    release: Release
+    reports: Reports
+
+    @classmethod
+    def load(cls, root: Path) -> Plan:
+        pipeline = Pipeline.load(root)
+        return cls(pipeline, Release(pipeline), Reports(pipeline))

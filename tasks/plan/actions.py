@@ -1,0 +1,58 @@
+"""One lazy action helper: a task names its action as 'module:function', imported when it runs.
+
+Task creators run every time doit loads the task list, so they must not import the
+heavy tools (nbdev, jupytext, coverage, griffe) that the actions use. An action is
+therefore a module-level function and its plain-data arguments (picklable, so
+`doit -n N` works under every start method), named by string and checked to exist.
+The same string decides the task's code version (`tasks.core.codeversion`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from tasks.core.codeversion import code_version, module_file
+from tasks.core.errors import BuildError
+
+Action = tuple[Callable[..., Any], list[Any]]
+
+
+def _split(target: str) -> tuple[str, str]:
+    module, sep, function = target.partition(":")
+    if not sep or not function or module_file(module) is None:
+        msg = f"action {target!r} must be 'tasks.<module>:<function>' naming a module of the build system"
+        raise ValueError(msg)
+    return module, function
+
+
+def call(target: str, *args: Any) -> Any:
+    """Import `target` ('module:function') and call it; a BuildError becomes a doit failure
+    that shows just its message."""
+    from doit.exceptions import TaskFailed
+
+    module, function = _split(target)
+    fn = getattr(importlib.import_module(module), function)
+    try:
+        return fn(*args)
+    except BuildError as exc:
+        return TaskFailed(str(exc))
+
+
+def action(target: str, *args: Any) -> Action:
+    """A doit action (or `uptodate` check) that runs `target` with `args` when the task runs."""
+    _split(target)
+    return (call, [target, *args])
+
+
+def version(target: str) -> str:
+    """The digest of the code `target` runs: its module and every `tasks` module that imports."""
+    return code_version(_split(target)[0])
+
+
+def fail(message: str) -> Any:
+    """An action that fails with `message` (a problem found while the task list was made)."""
+    from doit.exceptions import TaskFailed
+
+    return TaskFailed(message)

@@ -1,0 +1,284 @@
+"""The task creators: the manifest turned into doit tasks with real file dependencies.
+
+Task creators only build metadata (paths, dependencies, plain-data jobs); the work
+happens in the actions, which import what they need. What each task re-runs on is
+spelled out here, in one place:
+
+- file_dep: the files whose bytes decide the result (md5-checked by doit);
+- uptodate: the task's manifest entry and the build-system code of its step
+  (doit does not notice a changed action on its own).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tasks.core import layout
+from tasks.core.errors import BuildError
+from tasks.core.text import parents
+from tasks.model.graph import closure
+from tasks.model.manifest import Manifest, Module, read_manifest
+from tasks.plan.actions import action, fail, version
+from tasks.steps.export import ExportJob, module_path
+
+if TYPE_CHECKING:
+    from tasks.steps.suites import ImportScan, Suite
+
+TaskDict = dict[str, Any]
+
+# the action of each step; the step's code version is derived from the same name
+EXPORT = "tasks.steps.export:export"
+EXPORT_INTACT = "tasks.steps.export:intact"
+NOTEBOOK = "tasks.steps.notebooks:write_notebook"
+CHECK = "tasks.steps.checks:check_import"
+TEST = "tasks.steps.testing:run_tests"
+INIT = "tasks.steps.assemble:assemble"
+API = "tasks.release.api:write_snapshot"
+WHEEL = "tasks.release.wheel:build_wheel"
+STASH = "tasks.release.wheel:stash_previous"
+VERIFY = "tasks.release.verify:verify"
+
+
+class Pipeline:
+    """The course's tasks. Built once per doit run from the validated manifest."""
+
+    def __init__(self, root: Path, manifest: Manifest) -> None:
+        self.root = root
+        self.manifest = manifest
+        self.modules = manifest.by_name
+        self.graph = manifest.graph
+        self.targets = {m.target: m.name for m in manifest.modules}
+        # memos: each task creator asks for these per module; recomputing them made
+        # loading the task list quadratic in the number of modules
+        self._position = {m.name: i for i, m in enumerate(manifest.modules)}
+        self._generated: dict[str, str] = {}
+        self._stubs: tuple[str, ...] | None = None
+        self._scan: ImportScan | None = None
+        self._discovered: list[Suite] | None = None
+
+    @classmethod
+    def load(cls, root: Path) -> Pipeline:
+        """Read the manifest under `root`; a problem stops doit with the list of problems."""
+        from doit.exceptions import InvalidDodoFile
+
+        try:
+            return cls(root, read_manifest(root))
+        except BuildError as exc:
+            raise InvalidDodoFile(f"modules.yaml is invalid; nothing was run.\n{exc}") from None
+
+    # -- paths -----------------------------------------------------------------
+    def generated(self, name: str) -> str:
+        """The exported file of module `name`, relative to the root."""
+        if name not in self._generated:
+            target = self.modules[name].target
+            self._generated[name] = module_path(Path(self.manifest.lib), target).as_posix()
+        return self._generated[name]
+
+    def closure(self, names: list[str] | tuple[str, ...]) -> list[str]:
+        """Names and their transitive dependencies, in course order."""
+        reach = closure(self.graph, names)
+        return sorted((n for n in reach if n in self._position), key=self._position.__getitem__)
+
+    def stubs(self) -> tuple[str, ...]:
+        if self._stubs is None:
+            self._stubs = tuple(sorted({p for t in self.targets for p in parents(t)}))
+        return self._stubs
+
+    def records(self, names: list[str]) -> dict[str, str]:
+        return {self.generated(n): layout.export_record(n) for n in names}
+
+    def scan(self) -> ImportScan:
+        """The test files' imports, parsed once per file and remembered under build/state/."""
+        if self._scan is None:
+            from tasks.steps.suites import ImportScan
+
+            self._scan = ImportScan(self.manifest.package, layout.at(self.root, layout.TEST_IMPORTS))
+        return self._scan
+
+    def suites(self) -> list[Suite]:
+        """The integration and system test files (`tasks.steps.suites.discover`), found once per run."""
+        if self._discovered is None:
+            from tasks.steps.suites import discover
+
+            self._discovered = discover(self.root, self.manifest.package, self.targets, self.scan())
+            self.scan().save()
+        return self._discovered
+
+    def test_imports(self, files: tuple[str, ...]) -> list[str]:
+        """Modules that test files import (so a test sees exactly what it loads)."""
+        from tasks.steps.suites import resolve
+
+        found: list[str] = []
+        for rel in files:
+            try:
+                modules, whole, _ = resolve(self.scan().found(self.root / rel), self.manifest.package, self.targets)
+            except (OSError, SyntaxError, UnicodeDecodeError):
+                continue  # pytest reports it when the tests run
+            found += list(self.modules) if whole else modules
+        return found
+
+    def _entry(self, m: Module, step: str, **extra: Any) -> Any:
+        from doit.tools import config_changed
+
+        return config_changed({"entry": m.entry(), "code": version(step), **extra})
+
+    # -- task creators -------------------------------------------------------
+    def task_export(self) -> Iterator[TaskDict]:
+        """source -> package module under build/ (written only when its bytes change)"""
+        for m in self.manifest.modules:
+            job = ExportJob(
+                root=str(self.root), name=m.name, source=m.source, target=m.target, lib=self.manifest.lib,
+                package=self.manifest.package, depends={d: self.modules[d].target for d in m.depends},
+                targets=self.targets,
+            )
+            yield {
+                "name": m.name,
+                "doc": f"export {m.source} -> {self.generated(m.name)}",
+                "actions": [action(EXPORT, job)],
+                "file_dep": [m.source],
+                "targets": [self.generated(m.name)],
+                "uptodate": [self._entry(m, EXPORT, deps=job.depends), action(EXPORT_INTACT, job)],
+                "clean": True,
+            }
+
+    def task_notebooks(self) -> Iterator[TaskDict]:
+        """source -> student notebook under build/notebooks/"""
+        for m in self.manifest.modules:
+            dest = layout.notebook(m.source, m.name)
+            yield {
+                "name": m.name,
+                "doc": f"{m.source} -> {dest}",
+                "actions": [action(NOTEBOOK, str(self.root), m.source, dest)],
+                "file_dep": [m.source],
+                "targets": [dest],
+                "uptodate": [self._entry(m, NOTEBOOK)],
+                "clean": True,
+            }
+
+    def task_check(self) -> Iterator[TaskDict]:
+        """the exported module imports alone, cleanly, within its timeout"""
+        from tasks.steps.checks import CheckJob
+
+        for m in self.manifest.modules:
+            reach = self.closure([m.name])
+            job = CheckJob(root=str(self.root), name=m.name, source=m.source, target=m.target,
+                           lib=self.manifest.lib, stubs=self.stubs(), records=self.records(reach),
+                           timeout=m.timeout)
+            yield {
+                "name": m.name,
+                "doc": f"import {m.target} in a fresh process",
+                "actions": [action(CHECK, job)],
+                "file_dep": [self.generated(n) for n in reach],
+                # a dependency that does not import on its own fails here too: check it first
+                "task_dep": [layout.task("check", d) for d in m.depends],
+                "targets": [layout.result("check", m.name)],
+                "uptodate": [self._entry(m, CHECK, reach=reach)],
+                "clean": True,
+            }
+
+    def task_test(self) -> Iterator[TaskDict]:
+        """the module's unit tests (pytest in a fresh process) with coverage of its exported file"""
+        from tasks.steps.testing import TestJob
+
+        for m in self.manifest.modules:
+            reach = self.closure([m.name, *self.test_imports(m.tests)])
+            job = TestJob(root=str(self.root), kind="test", name=m.name, files=m.tests, lib=self.manifest.lib,
+                          stubs=self.stubs(), records=self.records(reach), timeout=m.timeout,
+                          cover=self.generated(m.name), floor=m.coverage)
+            yield {
+                "name": m.name,
+                "doc": f"pytest {' '.join(m.tests) or '(no tests)'}",
+                "actions": [action(TEST, job)],
+                "file_dep": [*m.tests, *(self.generated(n) for n in reach)],
+                "task_dep": [layout.task("check", m.name)],
+                "targets": [layout.result("test", m.name)],
+                "uptodate": [self._entry(m, TEST, reach=reach)],
+                "clean": True,
+            }
+        self.scan().save()
+
+    def task_validate(self) -> Iterator[TaskDict]:
+        """export + check + test of a module, after validating what it depends on"""
+        for m in self.manifest.modules:
+            yield {
+                "name": m.name,
+                "doc": f"validate {m.name} and its dependencies",
+                "actions": None,
+                "task_dep": [*(layout.task(s, m.name) for s in layout.STAGES),
+                             *(layout.task("validate", d) for d in m.depends)],
+            }
+
+    def init_job(self) -> Any:
+        from tasks.steps.assemble import InitJob
+
+        return InitJob(root=str(self.root), lib=self.manifest.lib, package=self.manifest.package,
+                       modules=tuple((m.name, m.target, layout.export_record(m.name)) for m in self.manifest.modules))
+
+    def package_files(self) -> list[str]:
+        """Every file of the generated package: the exported modules and the assembled `__init__` files."""
+        return [*(self.generated(m.name) for m in self.manifest.modules), *self.init_job().init_files()]
+
+    def task_init(self) -> TaskDict:
+        """assemble the package __init__ files; remove modules the manifest no longer has"""
+        from doit.tools import config_changed
+
+        job = self.init_job()
+        return {
+            "doc": f"assemble {self.manifest.lib} package __init__.py files (API in course order, __all__, __version__)",
+            "actions": [action(INIT, job)],
+            "file_dep": ["pyproject.toml", *(self.generated(m.name) for m in self.manifest.modules)],
+            # only modules that import cleanly are assembled into the package
+            "task_dep": [layout.task("check", m.name) for m in self.manifest.modules],
+            "targets": job.init_files(),
+            "uptodate": [config_changed({"modules": [list(t) for t in job.modules], "code": version(INIT)})],
+            "clean": True,
+        }
+
+    def _suites(self, kind: str) -> Iterator[TaskDict]:
+        from doit.tools import config_changed
+
+        from tasks.steps.testing import TestJob
+
+        init = self.init_job()
+        for suite in self.suites():
+            if suite.kind != kind:
+                continue
+            reach = list(self.modules) if suite.whole else self.closure(suite.modules)
+            files = [suite.path, *(self.generated(n) for n in reach)]
+            task_dep = [layout.task("validate", n) for n in reach]
+            if suite.whole:
+                files += init.init_files()
+                task_dep.append("init")
+            if suite.unknown:
+                line, mod = suite.unknown[0]
+                run: Any = (fail, [f"{suite.path}:{line}: imports {mod}, which no module in modules.yaml "
+                                   "produces; fix the import or add the module to the manifest"])
+            else:
+                job = TestJob(root=str(self.root), kind=suite.kind, name=suite.name, files=(suite.path,),
+                              lib=self.manifest.lib, stubs=() if suite.whole else self.stubs(),
+                              records=self.records(reach), timeout=max(self.modules[n].timeout for n in reach)
+                              if reach else 120.0)
+                run = action(TEST, job)
+            yield {
+                "name": layout.suite_name(suite.name),
+                "doc": f"pytest {suite.path} (modules: {'all' if suite.whole else ', '.join(reach)})",
+                "actions": [run],
+                "file_dep": files,
+                "task_dep": task_dep,
+                "targets": [layout.result(suite.kind, suite.name)],
+                "uptodate": [config_changed({"reach": reach, "code": version(TEST)})],
+                "clean": True,
+            }
+
+    def task_integration(self) -> Iterator[TaskDict]:
+        """cross-module tests under tests/integration/, re-run when a module they reach changes"""
+        yield {"name": None, "doc": "all integration tests"}
+        yield from self._suites("integration")
+
+    def task_system(self) -> Iterator[TaskDict]:
+        """end-to-end tests under tests/system/ against the assembled package"""
+        yield {"name": None, "doc": "all system tests"}
+        yield from self._suites("system")
+

@@ -1,0 +1,190 @@
+"""The console reporter: doit's per-task lines, failures led by where and what to do, a status table at the end.
+
+Configured in DOIT_CONFIG (`"reporter": StatusReporter`). It also records how long
+each task took, and which ones failed or were blocked, in build/results/timings.json
+(merged with earlier runs, written atomically, only when a task ran), for `doit report`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from doit.reporter import ConsoleReporter
+
+from tasks.core import layout
+from tasks.core.layout import PIPELINE_STEPS, split
+from tasks.core.output import use_colour
+
+NOT_TIMED = ("report", "graph")  # their own outputs depend on timings.json: recording them would never settle
+CELL = {"passed": "ok", "failed": "FAIL", "blocked": "block", "stale": "stale", "not built": "-"}
+COLOUR = {"passed": "32", "failed": "1;31", "blocked": "33", "stale": "33", "not built": "2"}
+
+
+FULL_TABLE = 40  # modules; above this the table lists only those that are not passing
+
+
+class StatusReporter(ConsoleReporter):  # type: ignore[misc]
+    """doit's console reporter, plus first-failure help and a per-module status table."""
+
+    desc = "console output, failures led by file:line and a hint, a module status table at the end"
+
+    def __init__(self, outstream: Any, options: dict[str, Any]) -> None:
+        super().__init__(outstream, options)
+        self.root = Path.cwd()
+        self.colour = use_colour(outstream)
+        self.started: dict[str, float] = {}
+        self.records: dict[str, dict[str, Any]] = {}
+        self.modules: list[tuple[str, str, tuple[str, ...]]] = []  # (name, source, depends) in course order
+        self.touched_pipeline = False
+        self.fresh: set[str] = set()  # tasks this run found up to date or ran successfully
+        self.first: tuple[str, str | None, str] | None = None  # (task, place, hint)
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def paint(self, text: str, code: str) -> str:
+        return f"\033[{code}m{text}\033[0m" if self.colour else text
+
+    def _source(self, name: str) -> str | None:
+        return next((src for n, src, _ in self.modules if n == name), None)
+
+    def _record(self, task: Any, status: str, message: str | None = None) -> None:
+        if not task.actions or task.name.startswith("_") or split(task.name)[0] in NOT_TIMED:
+            return
+        now = time.time()
+        start = self.started.get(task.name)
+        self.records[task.name] = {"status": status, "seconds": round(now - start, 3) if start else 0.0,
+                                   "finished": round(now, 3), "message": message[:4000] if message else None}
+
+    # -- doit's hooks ----------------------------------------------------------------------------
+    def initialize(self, tasks: dict[str, Any], selected_tasks: list[str]) -> None:
+        """Learn the modules (course order, sources, dependencies) from the task list itself."""
+        for name, task in tasks.items():
+            step, module = split(name)
+            if step == "export" and module:
+                group = tasks.get(layout.task("validate", module))
+                deps = tuple(split(d)[1] for d in (group.task_dep if group else ()) if d.startswith("validate:"))
+                self.modules.append((module, next(iter(task.file_dep), ""), deps))
+
+    def get_status(self, task: Any) -> None:
+        if split(task.name)[0] in PIPELINE_STEPS:
+            self.touched_pipeline = True
+
+    def execute_task(self, task: Any) -> None:
+        self.started[task.name] = time.time()
+        super().execute_task(task)
+
+    def add_success(self, task: Any) -> None:
+        self._record(task, "passed")
+        self.fresh.add(task.name)
+        super().add_success(task)
+
+    def skip_uptodate(self, task: Any) -> None:
+        self.fresh.add(task.name)
+        super().skip_uptodate(task)
+
+    def add_failure(self, task: Any, fail: Any) -> None:
+        from doit.exceptions import UnmetDependency
+
+        if isinstance(fail, UnmetDependency):
+            # doit's three lines per blocked task become one
+            self._record(task, "blocked", f"not run: {fail.message} failed")
+            self.write(f"{self.paint('!!', COLOUR['blocked'])} {task.name}  not run: needs {fail.message}\n")
+            return
+        from tasks.reports.status import find_place, hint
+
+        message = fail.message if isinstance(fail.message, str) else str(fail.message)
+        full = fail.get_msg()
+        step, module = split(task.name)
+        source = self._source(module)
+        place = find_place(full, source or "")
+        advice = hint(task.name, full, source)
+        self._record(task, "failed", full)
+        if self.first is None:
+            self.first = (task.name, place, advice)
+        who = f"module {module}" if source else (f"{step} {module}" if module else step)
+        self.write(self.paint(f"FAILED {task.name}", COLOUR["failed"]) + f"  ({who})"
+                   + (f"  at {self.paint(place, '1')}" if place else "") + "\n")
+        self.write(f"  hint: {advice}\n")
+        if message.strip():
+            super().add_failure(task, fail)
+        else:
+            self.failures.append({"task": task, "exception": fail})
+
+    def complete_run(self) -> None:
+        # doit prints each failed task's captured output here; skip the empty ones (pure noise)
+        self.failures: list[dict[str, Any]] = [f for f in self.failures if _captured(f["task"])]
+        super().complete_run()
+        if self.records:
+            self._save_timings()
+        if self.touched_pipeline and self.modules:
+            self.write(self.table())
+        if self.first:
+            task, place, advice = self.first
+            self.write(self.paint("first failure:", COLOUR["failed"]) + f" {task}"
+                       + (f" at {place}" if place else "") + f"\n  {advice}\n")
+
+    # -- outputs ---------------------------------------------------------------------------------
+    def _save_timings(self) -> None:
+        from tasks.core import atomic
+        from tasks.reports.status import read_json
+
+        path = layout.at(self.root, layout.TIMINGS)
+        data = read_json(path) or {}
+        tasks: dict[str, Any] = data["tasks"] if isinstance(data.get("tasks"), dict) else {}
+        tasks.update(self.records)
+        run = {"finished": round(time.time(), 3), "executed": len(self.records),
+               "failed": sum(r["status"] == "failed" for r in self.records.values()),
+               "blocked": sum(r["status"] == "blocked" for r in self.records.values())}
+        try:
+            atomic.write_text(path, json.dumps({"schema_version": 1, "last_run": run, "tasks": tasks}, indent=1))
+        except OSError as exc:  # reporting must not turn a good build into an error
+            self.write(f"note: could not record task timings in {layout.TIMINGS}: {exc}\n")
+
+    def table(self) -> str:
+        """One row per module: each stage's state, tests, coverage, and why it is not passing."""
+        from tasks.reports.status import Entry, collect_modules
+
+        entries = [Entry(n, i, src, depends=deps) for i, (n, src, deps) in enumerate(self.modules, start=1)]
+        # what this run just checked need not be checked again (a no-op checks every task)
+        rows = collect_modules(self.root, entries, details=False, fresh=self.fresh)
+        width = max(len(m["name"]) for m in rows) + 4
+        head = f"{'module':<{width}} {'export':<6} {'check':<6} {'test':<6} {'tests':>9} {'cover':>6}  state"
+        lines = ["", head, "-" * len(head)]
+        shown = rows if len(rows) <= FULL_TABLE else [m for m in rows if m["status"] != "passed"]
+        for m in shown:
+            cells = []
+            for step in layout.STAGES:
+                st = m[step]["status"]  # type: ignore[literal-required,unused-ignore]
+                cells.append(self.paint(f"{CELL[st]:<6}", COLOUR[st]))
+            tests = "" if m["tests_passed"] is None else f"{m['tests_passed']}/{m['tests_passed'] + (m['tests_failed'] or 0)}"
+            cover = "" if m["coverage"] is None else f"{m['coverage']['percent']:.1f}%"
+            state = self.paint(m["status"], COLOUR[m["status"]]) + _why(m)
+            lines.append(f"{m['number']:>2} {m['name']:<{width - 3}} {' '.join(cells)} {tests:>9} {cover:>6}  {state}")
+        if len(shown) < len(rows):
+            lines.append(f"({len(rows) - len(shown)} passing modules not listed: a course this large is summed up; "
+                         "`doit report` lists every module)")
+        count = {s: sum(m["status"] == s for m in rows) for s in CELL}
+        lines.append(f"{count['passed']} of {len(rows)} modules passed, {count['failed']} failed, "
+                     f"{count['blocked']} blocked, {count['stale']} stale, {count['not built']} not built"
+                     f"   (details: doit report -> {layout.report_file('index.html')})")
+        return "\n".join(lines) + "\n"
+
+
+def _captured(task: Any) -> bool:
+    return any(a.out or a.err for a in task.actions)
+
+
+def _why(m: Any) -> str:
+    from tasks.reports.status import reason
+
+    why = reason(m)
+    after = f" (after failed {', '.join(why.blocked_by)})" if why.blocked_by else ""
+    if why.failed:
+        return f": {why.failed}" + (f" at {why.place}" if why.place else "") + after
+    if why.blocked_by:
+        return " by " + ", ".join(why.blocked_by)
+    if why.stale:
+        return f": {'/'.join(why.stale)} inputs changed"
+    return ""

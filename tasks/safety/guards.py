@@ -1,0 +1,81 @@
+"""What `dodo.py` sets up before doit opens its state DB: the tree lock, signals, recovery.
+
+Commands that run tasks or change state (`doit`, `doit run`, `clean`, `forget`,
+...) take the tree lock, turn SIGTERM into Ctrl-C, move a corrupt state DB aside
+and sweep stray temporary files. Read-only commands (`list`, `info`, `help`,
+`dumpdb`) take no lock and change nothing, except moving a corrupt DB aside
+when no run holds the lock (doit would stop on it with a traceback).
+
+All of this only applies when dodo.py is loaded by doit's command line; a
+harness that loads it itself (the in-process tests) gets none of it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+from pathlib import Path
+
+from tasks.safety import interrupts, recovery
+from tasks.core import output
+from tasks.core import layout
+from tasks.core.errors import BuildError
+from tasks.safety.lock import TreeLock, timeout_from_env
+
+READ_ONLY = frozenset({"list", "info", "help", "dumpdb", "tabcompletion"})
+
+_locks: dict[Path, TreeLock] = {}  # held until the process exits
+
+
+def current_command() -> str | None:
+    """The doit command (`run`, `list`, ...) loading dodo.py; None when doit's command line is not the caller."""
+    from doit.cmd_base import Command
+
+    frame = sys._getframe(1)
+    while frame is not None:
+        owner = frame.f_locals.get("self")
+        if isinstance(owner, Command):
+            return str(owner.name)
+        frame = frame.f_back  # type: ignore[assignment]
+    return None
+
+
+def _recover_db(root: Path, db: Path) -> None:
+    problem = recovery.db_problem(db)
+    if problem is None:
+        return
+    aside = recovery.quarantine(db)
+    output.warn(f"{db.relative_to(root)} (doit's record of finished tasks) was unreadable: {problem}. "
+                f"It was moved to {aside.relative_to(root)}; every task runs once to rebuild it.")
+
+
+def install_guards(root: Path, dep_file: str) -> None:
+    """Prepare `root/build` for the doit command that is loading dodo.py (see the module docstring)."""
+    from doit.exceptions import InvalidDodoFile
+
+    build = layout.at(root, layout.BUILD)
+    build_existed = build.is_dir()
+    build.mkdir(exist_ok=True)
+    command = current_command()
+    if command is None or multiprocessing.parent_process() is not None:
+        return  # not doit's command line, or a `doit -n` worker of a run that holds the lock
+    db = root / dep_file
+    try:
+        if command in READ_ONLY:
+            lock = TreeLock(root)
+            if recovery.db_problem(db) is not None and lock.try_acquire():
+                try:
+                    _recover_db(root, db)
+                finally:
+                    lock.release()
+            return
+        interrupts.install()  # first: Ctrl-C while waiting for the lock ends as quietly as any other
+        lock = _locks.get(root) or TreeLock(root)
+        lock.acquire(timeout_from_env())
+        _locks[root] = lock
+        for note in recovery.state_notes(root, db, build_existed):
+            output.emit("note", note)
+        _recover_db(root, db)
+        recovery.sweep(build)
+    except BuildError as exc:
+        raise InvalidDodoFile(str(exc)) from None

@@ -1,0 +1,104 @@
+"""Starting from whatever an earlier run left: a missing or corrupt state DB, stray temporary files.
+
+Runs before doit opens its state DB, under the tree lock (`tasks.safety.lock`), so no
+other run is writing any of it. Every case ends in a clear note and a rebuild,
+never a traceback: doit itself would stop on a corrupt DB with one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from pathlib import Path
+
+from tasks.core import layout
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+# what an interrupted writer can leave behind: tasks.core.atomic temporaries, nbdev's
+# private export file (tasks.steps.export), the sandbox's result file (tasks.sandbox.spawn, tasks.sandbox.runner)
+STRAY = re.compile(r"^\..+\.tmp$|^\..+\.\d+\.export\.py$|^runner-.+\.json(\.\d+\.tmp)?$")
+
+
+def db_problem(db: Path, timeout: float = 10.0) -> str | None:
+    """Why doit could not use the state DB `db`, or None if it can (a missing DB is fine)."""
+    try:
+        size = db.stat().st_size
+        with open(db, "rb") as f:
+            head = f.read(len(SQLITE_MAGIC))
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    if size == 0:
+        return None  # sqlite makes a new database of an empty file
+    if head != SQLITE_MAGIC:
+        return "it is not an SQLite database"
+    import sqlite3
+
+    try:
+        # mode=rw: never create a file; a hot journal left by kill -9 is rolled back, as doit would
+        conn = sqlite3.connect(db.resolve().as_uri() + "?mode=rw", uri=True, timeout=timeout)
+        try:
+            rows = conn.execute("PRAGMA quick_check").fetchall()
+            if rows != [("ok",)]:
+                return "sqlite: " + "; ".join(str(r[0]) for r in rows[:3])
+            has_table = conn.execute("select 1 from sqlite_master where type='table' and name='doit'").fetchone()
+            if has_table:
+                for (data,) in conn.execute("select task_data from doit"):
+                    json.loads(data)
+        finally:
+            conn.close()
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            return None  # in use, hence readable; doit waits for it like any sqlite client
+        return f"sqlite: {exc}"
+    except sqlite3.DatabaseError as exc:
+        return f"sqlite: {exc}"
+    except (ValueError, TypeError) as exc:
+        return f"a task record in it is not valid JSON ({exc})"
+    return None
+
+
+def quarantine(db: Path) -> Path:
+    """Move the DB (and its journal files) aside to `<db>.corrupt-<timestamp>`; return the new path."""
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    aside = db.with_name(f"{db.name}.corrupt-{stamp}")
+    n = 1
+    while aside.exists():
+        n += 1
+        aside = db.with_name(f"{db.name}.corrupt-{stamp}-{n}")
+    os.replace(db, aside)
+    for suffix in ("-journal", "-wal", "-shm"):
+        extra = db.with_name(db.name + suffix)
+        if extra.exists():
+            os.replace(extra, aside.with_name(aside.name + suffix))
+    return aside
+
+
+def sweep(build: Path) -> list[Path]:
+    """Delete temporary files that an interrupted run left under `build` (never inside a virtualenv)."""
+    removed: list[Path] = []
+    for here, dirs, files in os.walk(build):
+        dirs[:] = [d for d in dirs if not (Path(here, d) / "pyvenv.cfg").exists()]
+        for name in files:
+            if STRAY.match(name):
+                path = Path(here, name)
+                try:
+                    path.unlink()
+                except FileNotFoundError:
+                    continue
+                removed.append(path)
+    return removed
+
+
+def state_notes(root: Path, db: Path, build_existed: bool) -> list[str]:
+    """What the user should know before a run starts from scratch, as short sentences."""
+    rel = db.relative_to(root).as_posix() if db.is_relative_to(root) else str(db)
+    if not build_existed:
+        return [f"{layout.BUILD}/ does not exist: building everything from the sources."]
+    if not db.exists():
+        return [f"{rel} (doit's record of finished tasks) is missing: every task runs once to rebuild it; "
+                "generated files that come out the same are left as they are."]
+    return []

@@ -1,0 +1,116 @@
+"""`test:<m>`, `integration:<t>`, `system:<t>`: pytest in a sandboxed child, with coverage.
+
+Each run leaves a JSON result under build/results/ (counts, durations, failures
+with source lines, coverage of the module's exported file) for the reports.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from tasks.core import atomic, layout
+from tasks.steps.checks import map_frames
+from tasks.core.errors import CheckError
+from tasks.steps.export import source_line
+from tasks.sandbox.spawn import run_child
+
+Kind = Literal["test", "integration", "system"]
+
+
+@dataclass(frozen=True)
+class TestJob:
+    """Everything a test task needs, as plain data."""
+
+    root: str
+    kind: Kind
+    name: str  # module name, or the test file's stem
+    files: tuple[str, ...]
+    lib: str
+    stubs: tuple[str, ...]  # empty: the assembled package is imported as users see it
+    records: dict[str, str]  # generated file -> export record, to map tracebacks
+    timeout: float
+    cover: str | None = None  # generated file whose coverage is measured
+    floor: float | None = None  # minimum coverage, percent
+
+    @property
+    def result_file(self) -> Path:
+        return layout.at(self.root, layout.result(self.kind, self.name))
+
+
+def _map_coverage(job: TestJob, coverage: dict[str, Any]) -> dict[str, Any]:
+    if not job.cover or job.cover not in job.records:
+        return coverage
+    try:
+        record = json.loads((Path(job.root) / job.records[job.cover]).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return coverage
+    mapped = [source_line(record, n) for n in coverage.get("missing", [])]
+    return {**coverage, "source": record.get("source"), "missing_source": [n for n in mapped if n is not None]}
+
+
+def _summary(job: TestJob, result: dict[str, Any]) -> str:
+    root = Path(job.root)
+    lines = []
+    for failure in result.get("failures", [])[:5]:
+        frames = [[p, n, failure["test"].split("::")[-1], m] for p, n, m in failure.get("entries", [])]
+        places = map_frames(root, frames, job.records)
+        crash = failure.get("crash") or []
+        message = crash[2].splitlines()[0] if len(crash) > 2 and crash[2] else "failed"
+        where = places[-1].split(": in ")[0] if places else \
+            f"{crash[0]}:{crash[1]}" if len(crash) > 1 and crash[0] else failure["test"]
+        lines.append(f"{where}: {failure['test']}: {message}")
+        lines.extend(f"    {p}" for p in places[:-1][-3:])
+    more = len(result.get("failures", [])) - 5
+    if more > 0:
+        lines.append(f"... and {more} more")
+    return "\n".join(lines)
+
+
+def run_tests(job: TestJob) -> dict[str, Any]:
+    """Run the job's test files; raise CheckError with the failures mapped to source lines."""
+    root = Path(job.root)
+    label = f"{job.kind}:{job.name}"
+    if not job.files:
+        result: dict[str, Any] = {"status": "passed", "passed": 0, "failed": 0, "errors": 0, "skipped": 0,
+                                  "note": "no tests declared"}
+        atomic.write_text(job.result_file, json.dumps(result, indent=1))
+        return {"passed": 0}
+    args = ["pytest", "--lib", job.lib]
+    for stub in job.stubs:
+        args += ["--stub", stub]
+    if job.cover:
+        data_file = layout.at(root, layout.coverage_data(job.name))
+        data_file.parent.mkdir(parents=True, exist_ok=True)
+        args += ["--cover", job.cover, "--data-file", str(data_file)]
+    args += ["--", *job.files, "-q", "-p", "no:cacheprovider", "--no-header", "-o", "console_output_style=classic"]
+    # third-party pytest plugins (hypothesis, benchmark...) cost ~0.5 s of start-up per run
+    outcome = run_child(root, args, job.timeout, env={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
+    result = dict(outcome.result or {})
+    if "coverage" in result:
+        result["coverage"] = _map_coverage(job, result["coverage"])
+    message = None
+    if outcome.timed_out:
+        message = (f"{job.files[0]}:1: {label}: the tests did not finish within {job.timeout:g} s (a test that "
+                   "hangs?); the process group was killed. Raise 'timeout' in modules.yaml if they are just slow.")
+    elif outcome.result is None:
+        message = f"{job.files[0]}:1: {label}: pytest crashed before reporting:\n{outcome.output}"
+    elif result["exit_code"] == 5:
+        message = f"{job.files[0]}:1: {label}: no tests collected; name test functions 'test_*'"
+    elif result["exit_code"] != 0:
+        total = result["passed"] + result["failed"] + result["errors"]
+        message = (f"{label}: {result['failed'] + result['errors']} of {total} tests failed\n{_summary(job, result)}\n"
+                   f"--- pytest output (trimmed) ---\n{outcome.output}")
+    elif job.floor is not None and result.get("coverage", {}).get("percent", 100.0) < job.floor:
+        percent = result["coverage"]["percent"]
+        message = (f"{job.files[0]}:1: {label}: coverage of {job.cover} is {percent:.1f}%, "
+                   f"{job.floor - percent:.1f} points below the floor of {job.floor:g}% set in modules.yaml; "
+                   f"add tests for source lines {result['coverage'].get('missing_source', [])[:10]}")
+    result["status"] = "failed" if message else "passed"
+    result["message"] = message
+    atomic.write_text(job.result_file, json.dumps(result, indent=1))
+    if message:
+        raise CheckError(message)
+    return {"passed": result["passed"], "coverage": result.get("coverage", {}).get("percent")}

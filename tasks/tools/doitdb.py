@@ -1,0 +1,73 @@
+"""doit's state DB, read without running doit: which tasks last succeeded, and whether their files changed.
+
+Checked against doit 0.36 and 0.37 (`DOIT_CONFIG["backend"] = "sqlite3"`): doit's
+`SqliteDB` keeps one row per task, `task_id` and `task_data` (JSON: a `deps:` list
+and, per file, `[mtime, size, md5]`). Files are compared with doit's own
+`MD5Checker`, so the rule is doit's, not a copy. tests/tasks/test_tools.py fails
+if either changes shape.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Collection, Iterable
+from pathlib import Path
+from typing import Any, Literal
+
+CHECKED = ">=0.36,<0.38"
+TABLE = "doit"  # doit.dependency.SqliteDB's table
+
+
+def _changed(root: Path, path: str, state: Any) -> bool:
+    from doit.dependency import MD5Checker
+
+    if not isinstance(state, list) or len(state) != 3:
+        return True
+    full = root / path
+    try:
+        return bool(MD5Checker().check_modified(str(full), os.stat(full), state))
+    except OSError:
+        return True
+
+
+def rows(db: Path, names: list[str]) -> dict[str, dict[str, Any]]:
+    """task name -> doit's saved data, for the named tasks that have a row (read-only)."""
+    if not names or not db.exists():
+        return {}
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=2.0)
+    try:
+        marks = ",".join("?" * len(names))
+        found = conn.execute(f"select task_id, task_data from {TABLE} where task_id in ({marks})", names).fetchall()
+    finally:
+        conn.close()
+    out: dict[str, dict[str, Any]] = {}
+    for task, raw in found:
+        try:
+            data = json.loads(raw)
+        except (TypeError, ValueError):
+            continue
+        if isinstance(data, dict):
+            out[task] = data
+    return out
+
+
+def states(root: Path, db: Path, names: Iterable[str],
+           fresh: Collection[str] = ()) -> dict[str, Literal["fresh", "stale"]]:
+    """For tasks whose last run succeeded: 'fresh', or 'stale' when an input file changed since.
+
+    Tasks absent from the result never succeeded, failed last, or were forgotten.
+    `fresh`: tasks already known to be up to date (doit just checked them), not looked up again.
+    """
+    names = list(names)
+    out: dict[str, Literal["fresh", "stale"]] = {n: "fresh" for n in names if n in fresh}
+    try:
+        saved = rows(db, [n for n in names if n not in out])
+    except sqlite3.Error:
+        return {}
+    for task, data in saved.items():
+        deps = data.get("deps:") or []
+        deps = deps if isinstance(deps, list) else []
+        out[task] = "stale" if any(_changed(root, str(d), data.get(d)) for d in deps) else "fresh"
+    return out
