@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import sys
+import graphlib
 from collections.abc import Iterable, Mapping, Sequence
-
-if sys.version_info >= (3, 9):
-    import graphlib
-else:  # pragma: no cover
-    import graphlib_backport as graphlib  # type: ignore[no-redef]
 
 
 class CycleError(ValueError):

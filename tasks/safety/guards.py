@@ -16,10 +16,9 @@ import multiprocessing
 import sys
 from pathlib import Path
 
-from tasks.safety import interrupts, recovery
-from tasks.core import output
-from tasks.core import layout
+from tasks.core import layout, output
 from tasks.core.errors import BuildError
+from tasks.safety import interrupts, recovery
 from tasks.safety.lock import TreeLock, timeout_from_env
 
 READ_ONLY = frozenset({"list", "info", "help", "dumpdb", "tabcompletion"})

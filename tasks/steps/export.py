@@ -125,7 +125,7 @@ def _line_map(rendered: str, nb_data: dict[str, Any], cells: list[Cell]) -> list
     starts: dict[str, int] = {}
     nb_cells = nb_data["cells"]
     if len(nb_cells) == len(cells):
-        for nbc, cell in zip(nb_cells, cells):
+        for nbc, cell in zip(nb_cells, cells, strict=True):
             starts[nbc["id"]] = cell.code()[0]
     pairs: list[list[int]] = []
     for i, text in enumerate(rendered.split("\n"), start=1):

@@ -168,7 +168,7 @@ def check_directives(cells: list[Cell], path: str, expected_exp: str) -> list[Pr
     if not found:
         problems.append(Problem(path, 1, 0, (
             f"no '#| default_exp' directive; add a code cell with '#| default_exp {expected_exp}' near the top")))
-    for line, value in found[1:]:
+    for line, _ in found[1:]:
         problems.append(Problem(path, line, 0, (
             f"second '#| default_exp' (the first is at line {found[0][0]}); a module exports to one target: "
             "remove this one")))
