@@ -57,6 +57,7 @@ class Pipeline:
         self._stubs: tuple[str, ...] | None = None
         self._scan: ImportScan | None = None
         self._discovered: list[Suite] | None = None
+        self._built_on: dict[str, list[str]] | None = None
 
     @classmethod
     def load(cls, root: Path) -> Pipeline:
@@ -80,6 +81,16 @@ class Pipeline:
         """Names and their transitive dependencies, in course order."""
         reach = closure(self.graph, names)
         return sorted((n for n in reach if n in self._position), key=self._position.__getitem__)
+
+    def dependants(self) -> dict[str, list[str]]:
+        """Each module -> the modules built on it, transitively, in course order."""
+        if self._built_on is None:
+            built_on: dict[str, list[str]] = {m.name: [] for m in self.manifest.modules}
+            for m in self.manifest.modules:  # course order: a module's dependencies come before it
+                for d in self.closure(list(m.depends)):
+                    built_on[d].append(m.name)
+            self._built_on = built_on
+        return self._built_on
 
     def stubs(self) -> tuple[str, ...]:
         if self._stubs is None:
@@ -131,7 +142,8 @@ class Pipeline:
             job = ExportJob(
                 root=str(self.root), name=m.name, source=m.source, target=m.target, lib=self.manifest.lib,
                 package=self.manifest.package, depends={d: self.modules[d].target for d in m.depends},
-                targets=self.targets,
+                targets=self.targets, sources={d: self.modules[d].source for d in m.depends},
+                dependants={d: self.modules[d].source for d in self.dependants()[m.name]},
             )
             yield {
                 "name": m.name,
@@ -171,8 +183,9 @@ class Pipeline:
                 "doc": f"import {m.target} in a fresh process",
                 "actions": [action(CHECK, job)],
                 "file_dep": [self.generated(n) for n in reach],
-                # a dependency that does not import on its own fails here too: check it first
-                "task_dep": [layout.task("check", d) for d in m.depends],
+                # a dependency that fails (even one test) blocks this module: one line, not a second failure
+                # that points into the dependency, and no second timeout of the same endless loop
+                "task_dep": [layout.task("validate", d) for d in m.depends],
                 "targets": [layout.result("check", m.name)],
                 "uptodate": [self._entry(m, CHECK, reach=reach)],
                 "clean": True,

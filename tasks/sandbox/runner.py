@@ -91,8 +91,22 @@ class _Outcomes:
         self.passed = self.failed = self.errors = self.skipped = 0
         self.failures: list[dict[str, Any]] = []
         self.durations: dict[str, float] = {}
+        self.where: dict[str, tuple[str, int]] = {}  # test -> (file, 1-based line of its def)
+
+    def pytest_warning_recorded(self, warning_message: Any, when: str, nodeid: str, location: Any) -> None:
+        # pytest counts a test that returns a value as passed (with a warning): it asserted nothing
+        if type(warning_message.message).__name__ != "PytestReturnNotNoneWarning" or nodeid not in self.where:
+            return
+        path, line = self.where[nodeid]
+        self.passed -= 1
+        self.failed += 1
+        self.failures.append({"test": nodeid, "crash": [path, line, "returns a value instead of asserting; pytest "
+                                                       "counts it as passed: write 'assert ...' instead of 'return'"],
+                              "entries": [[path, line, nodeid.split("::")[-1]]], "text": str(warning_message.message)})
 
     def pytest_runtest_logreport(self, report: Any) -> None:
+        if report.when == "call" and report.location[1] is not None:
+            self.where[report.nodeid] = (report.location[0], report.location[1] + 1)
         if report.when == "call" or report.outcome != "passed":
             self.durations[report.nodeid] = self.durations.get(report.nodeid, 0.0) + report.duration
         if report.when == "call":
@@ -157,6 +171,8 @@ def run_pytest(args: list[str], cover: str | None, data_file: str | None) -> dic
     plugin = _Outcomes()
     start = time.perf_counter()
     code = int(pytest.main(args, plugins=[plugin]))
+    if code == 0 and plugin.failed:
+        code = 1  # a test that returned a value
     seconds = time.perf_counter() - start
     result: dict[str, Any] = {
         "exit_code": code, "passed": plugin.passed, "failed": plugin.failed, "errors": plugin.errors,
@@ -182,6 +198,9 @@ def _coverage(cov: Any, path: str) -> dict[str, Any]:
     return {"percent": round(percent, 2), "statements": total, "missing": list(missing)}
 
 
+_KEPT: list[Any] = []  # files that must outlive every test (a collected file would warn, and close)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tasks.sandbox.runner")
     parser.add_argument("mode", choices=["import", "pytest"])
@@ -191,11 +210,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target")
     parser.add_argument("--cover")
     parser.add_argument("--data-file")
+    parser.add_argument("--stack", help="file for the stack dump of a run that hangs")
+    parser.add_argument("--stack-after", type=float, help="seconds after which the stack is dumped")
     argv = list(sys.argv[1:] if argv is None else argv)
     split = argv.index("--") if "--" in argv else len(argv)
     ns = parser.parse_args(argv[:split])
     rest = argv[split + 1:]
     lib = Path(ns.lib).resolve()
+    if ns.stack and ns.stack_after:
+        import faulthandler
+
+        # the parent kills a run that hangs; the stack, dumped just before, says where it loops
+        _KEPT.append(open(ns.stack, "w"))  # noqa: SIM115 - open until the process ends (faulthandler writes it)
+        faulthandler.dump_traceback_later(ns.stack_after, file=_KEPT[-1])
     sys.path.insert(0, str(lib))
     if ns.stub:
         install_stubs(lib, ns.stub)

@@ -9,8 +9,9 @@ timeout, without printing or exiting, and maps any traceback to source lines.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from tasks.core import atomic, layout
@@ -42,6 +43,8 @@ def map_frames(root: Path, frames: list[list[Any]], records: dict[str, str]) -> 
     cache: dict[str, dict[str, Any]] = {}
     lines: list[str] = []
     for filename, lineno, func, text in frames:
+        if filename.startswith("<"):
+            continue  # '<frozen runpy>', '<string>'
         path = Path(filename)
         if not path.is_absolute():  # pytest reports paths relative to the child's working directory, the root
             path = root / path
@@ -49,8 +52,8 @@ def map_frames(root: Path, frames: list[list[Any]], records: dict[str, str]) -> 
             rel = path.resolve().relative_to(root.resolve()).as_posix()
         except ValueError:
             continue  # the standard library, numpy, the runner
-        if rel.startswith("tasks/"):
-            continue
+        if rel.startswith("tasks/") or _THIRD_PARTY.intersection(PurePosixPath(rel).parts):
+            continue  # the build system; a virtualenv inside the repository (the README's own setup)
         if rel in records:
             if rel not in cache:
                 try:
@@ -65,8 +68,53 @@ def map_frames(root: Path, frames: list[list[Any]], records: dict[str, str]) -> 
     return lines
 
 
-def _first_place(places: list[str], fallback: str) -> str:
-    return places[-1].split(": in ")[0] if places else fallback
+_THIRD_PARTY = frozenset({"site-packages", "dist-packages", ".venv", "venv", ".tox", ".nox"})
+# faulthandler's lines: '  File "/path/x.py", line 12 in name', most recent call first
+_DUMPED = re.compile(r'^\s*File "(?P<path>[^"]+)", line (?P<line>\d+) in (?P<name>\S+)', re.MULTILINE)
+
+
+def place_of(line: str) -> str:
+    """'path:line' of a mapped frame ('path:line: in func: text')."""
+    return line.split(": in ")[0]
+
+
+def blame(places: list[str], own: str | None, sources: set[str]) -> str | None:
+    """Where to send the student: the innermost frame in `own` (the source of the module under test),
+    else the innermost frame outside the other modules' sources (a test file), else the innermost."""
+    for test in (lambda p: own is not None and p.startswith(f"{own}:"),
+                 lambda p: not any(p.startswith(f"{s}:") for s in sources)):
+        for line in reversed(places):
+            if test(line):
+                return place_of(line)
+    return place_of(places[-1]) if places else None
+
+
+def record_sources(root: Path, records: dict[str, str]) -> dict[str, str]:
+    """Generated file -> the source it is exported from, for the files with a readable record."""
+    out: dict[str, str] = {}
+    for generated, record in records.items():
+        try:
+            out[generated] = json.loads((root / record).read_text(encoding="utf-8"))["source"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return out
+
+
+def read_stack(path: Path) -> list[list[Any]]:
+    """The frames of a faulthandler dump as [file, line, function, ''], innermost last ([] when none)."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    first = text.split("\n\n")[0]  # the thread that was running; later blocks are other threads
+    import linecache
+
+    return [[m.group("path"), int(m.group("line")), m.group("name"),
+             linecache.getline(m.group("path"), int(m.group("line"))).strip()] for m in _DUMPED.finditer(first)][::-1]
+
+
+def _first_place(places: list[str], fallback: str, own: str | None = None, sources: set[str] | None = None) -> str:
+    return blame(places, own, sources or set()) or fallback
 
 
 def describe(job: CheckJob, outcome_result: dict[str, Any] | None, timed_out: bool, output: str) -> str | None:
@@ -80,7 +128,7 @@ def describe(job: CheckJob, outcome_result: dict[str, Any] | None, timed_out: bo
         return f"{job.source}:1: importing {job.target} crashed the interpreter:\n{output}"
     status = outcome_result["status"]
     places = map_frames(root, outcome_result.get("frames", []), job.records)
-    where = _first_place(places, f"{job.source}:1")
+    where = _first_place(places, f"{job.source}:1", job.source, set(record_sources(root, job.records).values()))
     trace = "\n".join(f"    {p}" for p in places)
     if status == "error":
         return (f"{where}: importing {job.target} raised {outcome_result['error']}\n"

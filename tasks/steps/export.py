@@ -13,7 +13,7 @@ import json
 import os
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,8 @@ class ExportJob:
     package: str
     depends: dict[str, str]  # dependency name -> target
     targets: dict[str, str]  # every manifest target -> module name
+    sources: dict[str, str] = field(default_factory=dict)  # dependency name -> its source
+    dependants: dict[str, str] = field(default_factory=dict)  # modules built on this one -> their sources
 
     @property
     def output(self) -> Path:
@@ -62,6 +64,25 @@ def cell_id(kind: str, source: str) -> str:
     return hashlib.sha1(f"{kind}\0{source}".encode()).hexdigest()[:8]
 
 
+_SPACED = re.compile(r"^[ \t]*#[ \t]*\|[ \t]*(?P<name>[^\s:]+)[ \t]*:?[ \t]*(?P<value>.*?)[ \t]*$")
+
+
+def canonical_directives(src: str) -> str:
+    """A cell's source with its leading directives spelled one way ('#|export ' -> '#| export').
+
+    nbdev reads them alike; the cell id derived from the source must not tell them apart.
+    """
+    lines = src.split("\n")
+    for i, text in enumerate(lines):
+        m = _SPACED.match(text)
+        if not m:
+            if text.strip():
+                break
+            continue
+        lines[i] = f"#| {m.group('name')}" + (f" {m.group('value')}" if m.group("value") else "")
+    return "\n".join(lines)
+
+
 def _notebook(text: str, is_ipynb: bool) -> dict[str, Any]:
     import jupytext
 
@@ -72,7 +93,7 @@ def _notebook(text: str, is_ipynb: bool) -> dict[str, Any]:
     seen: dict[str, int] = {}
     for cell in data["cells"]:
         src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-        ident = cell_id(cell["cell_type"], src)
+        ident = cell_id(cell["cell_type"], canonical_directives(src))
         n = seen.get(ident, 0)
         seen[ident] = n + 1
         cell["id"] = ident if n == 0 else f"{ident}-{n}"
@@ -143,7 +164,12 @@ def validate(job: ExportJob, text: str) -> list[Cell]:
     problems = check_directives(cells, rel, expected)
     code_problems, imports = check_code(cells, rel, job.package)
     problems += code_problems
-    problems += check_imports(imports, rel, job.name, job.package, job.depends, job.targets)
+    problems += check_imports(imports, rel, job.name, job.package, job.depends, job.targets, job.dependants)
+    if not problems:
+        from tasks.steps.provides import check_provided
+
+        problems += check_provided(Path(job.root), job.name, rel, job.target, cells, job.package, imports,
+                                   job.depends, job.dependants, job.sources)
     if problems:
         raise SourceError(join(problems))
     return cells

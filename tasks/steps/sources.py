@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -221,11 +222,13 @@ def check_code(cells: list[Cell], path: str, package: str) -> tuple[list[Problem
 
 
 def check_imports(imports: list[Import], path: str, name: str, package: str, depends: dict[str, str],
-                  targets: dict[str, str]) -> list[Problem]:
+                  targets: dict[str, str], dependants: Collection[str] = ()) -> list[Problem]:
     """Every package import is a manifest module that `name` declares as a dependency.
 
-    `depends` maps dependency name -> target; `targets` maps every manifest target -> module name.
+    `depends` maps dependency name -> target; `targets` maps every manifest target -> module name
+    in course order; `dependants`: the modules built on `name` (transitively).
     """
+    order = {mod: i for i, mod in enumerate(targets.values())}
     problems: list[Problem] = []
     packages = {p for t in targets for p in parents(t)}
 
@@ -233,6 +236,15 @@ def check_imports(imports: list[Import], path: str, name: str, package: str, dep
         dep = targets[mod]
         if dep == name:
             problems.append(Problem(path, line, 0, f"{name} imports itself ({mod}); remove the import"))
+        elif dep in dependants:
+            # declaring it would make a cycle: say what is wrong, not how to make it worse
+            problems.append(Problem(path, line, 0, (
+                f"{name} imports {mod}, but {dep} is built on {name}; a module cannot import a later one: "
+                f"move the code that needs {dep} into {dep} or a module after it")))
+        elif dep not in depends and order.get(dep, -1) > order.get(name, len(order)):
+            problems.append(Problem(path, line, 0, (
+                f"{name} imports {mod}, but {dep} comes after {name} in modules.yaml; a module cannot import "
+                f"a later one: move the code that needs {dep} into {dep} or a module after it")))
         elif dep not in depends:
             problems.append(Problem(path, line, 0, (
                 f"{name} imports {mod} but does not depend on {dep}; add {dep!r} to the 'depends' of "
