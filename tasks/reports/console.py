@@ -109,8 +109,8 @@ class StatusReporter(ConsoleReporter):  # type: ignore[misc]
             root = self.blocked_by.get(key, key)
             if root not in roots:
                 roots.append(root)
-        if who in self.failed_at or who in self.blocked_by:
-            return  # the module's own failure is already on screen, or it is already said to be blocked
+        if who in self.failed_at or who in self.blocked_by or (who == task.name and not task.actions):
+            return  # a group task (validate, integration) says nothing its members do not  # the module's own failure is already on screen, or it is already said to be blocked
         self.blocked_by[who] = roots[0] if roots else deps
         needs = ", ".join(f"{r} ({self.failed_at[r]})" if self.failed_at.get(r) else r for r in roots)
         self.write(f"{self.paint('blocked:', COLOUR['blocked'])} {who} needs {needs}\n")

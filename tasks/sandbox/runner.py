@@ -97,12 +97,15 @@ class _Outcomes:
         # pytest counts a test that returns a value as passed (with a warning): it asserted nothing
         if type(warning_message.message).__name__ != "PytestReturnNotNoneWarning" or nodeid not in self.where:
             return
-        path, line = self.where[nodeid]
         self.passed -= 1
         self.failed += 1
-        self.failures.append({"test": nodeid, "crash": [path, line, "returns a value instead of asserting; pytest "
-                                                       "counts it as passed: write 'assert ...' instead of 'return'"],
-                              "entries": [[path, line, nodeid.split("::")[-1]]], "text": str(warning_message.message)})
+        self.failures.append(self._returned(nodeid, str(warning_message.message)))
+
+    def _returned(self, nodeid: str, text: str) -> dict[str, Any]:
+        path, line = self.where[nodeid]
+        return {"test": nodeid, "crash": [path, line, "returns a value instead of asserting; pytest counts it as "
+                                                      "passed: write 'assert ...' instead of 'return'"],
+                "entries": [[path, line, nodeid.split("::")[-1]]], "text": text}
 
     def pytest_runtest_logreport(self, report: Any) -> None:
         if report.when == "call" and report.location[1] is not None:
@@ -116,7 +119,10 @@ class _Outcomes:
                 self.skipped += 1
             else:
                 self.failed += 1
-                self.failures.append(_failure(report))
+                failure = _failure(report)
+                if "PytestReturnNotNoneWarning" in str(failure["crash"][2:3]):  # the warning made an error
+                    failure = self._returned(report.nodeid, failure["text"])
+                self.failures.append(failure)
         elif report.failed:
             self.errors += 1
             self.failures.append(_failure(report))

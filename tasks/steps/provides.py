@@ -60,8 +60,8 @@ def _bound(body: Iterable[ast.stmt], first: int) -> dict[str, int]:
             for block in ("body", "orelse", "finalbody", "handlers"):
                 for sub in getattr(node, block, []):
                     inner = sub.body if isinstance(sub, ast.ExceptHandler) else [sub]
-                    for name, line in _bound(inner, first).items():
-                        out.setdefault(name, line)
+                    for bound, line in _bound(inner, first).items():
+                        out.setdefault(bound, line)
     return out
 
 
