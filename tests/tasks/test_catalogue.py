@@ -243,8 +243,10 @@ ROWS = {
     "a test that hangs": Row.bad(
         both(TIMEOUT_2, source("tests/unit/test_leaf.py", "def test_double():",
                                "def test_hang():\n    while True:\n        pass\n\n\ndef test_double():")),
-        "tests/unit/test_leaf.py:1: test:leaf: the tests did not finish within 2 s (a test that hangs?); the process "
-        "group was killed. Raise 'timeout' in modules.yaml if they are just slow."),
+        "tests/unit/test_leaf.py:6: test:leaf: tests/unit/test_leaf.py::test_hang did not finish within 2 s; it was "
+        "running this line when it was stopped (an endless loop?), and the process group was killed. Raise 'timeout' "
+        "in modules.yaml if it is just slow.",
+        "    tests/unit/test_leaf.py:6: in test_hang: while True:"),
     "a failing test": Row.bad(
         source("tests/unit/test_leaf.py", "== 4.0", "== 5.0"),
         "test:leaf: 1 of 1 tests failed",
