@@ -121,6 +121,15 @@ def describe(job: CheckJob, outcome_result: dict[str, Any] | None, timed_out: bo
     """The error message for a failed import, or None if the import was clean."""
     root = Path(job.root)
     if timed_out:
+        frames = read_stack(layout.at(root, layout.stack_dump("check", job.name)))
+        places = map_frames(root, frames, job.records)
+        own = [p for p in places if p.startswith(f"{job.source}:")]
+        if own:
+            trace = "\n".join(f"    {p}" for p in places[-6:])
+            return (f"{place_of(own[-1])}: importing {job.target} did not finish within {job.timeout:g} s; it was "
+                    "running this line when it was stopped (an endless loop, or a long computation at import time?), "
+                    "and the process was killed. Move long-running code into a cell without '#| export'.\n"
+                    f"  stack (most recent call last, source lines):\n{trace}")
         return (f"{job.source}:1: importing {job.target} did not finish within {job.timeout:g} s "
                 "(an endless loop or a long computation at import time?); the process was killed. "
                 "Move long-running code into a cell without '#| export'.")
@@ -143,12 +152,21 @@ def describe(job: CheckJob, outcome_result: dict[str, Any] | None, timed_out: bo
     return None
 
 
+def dump_after(timeout: float) -> float:
+    """When a child dumps its stack: shortly before the parent kills it at `timeout`."""
+    return round(max(timeout - min(1.0, timeout * 0.2), 0.1), 2)
+
+
 def check_import(job: CheckJob) -> dict[str, Any]:
     """Import the module in a sandbox; raise CheckError naming the source line on any problem."""
     root = Path(job.root)
     args = ["import", "--lib", job.lib, "--target", job.target]
     for stub in job.stubs:
         args += ["--stub", stub]
+    stack = layout.at(root, layout.stack_dump("check", job.name))
+    stack.parent.mkdir(parents=True, exist_ok=True)
+    stack.unlink(missing_ok=True)
+    args += ["--stack", str(stack), "--stack-after", f"{dump_after(job.timeout):g}"]
     outcome = run_child(root, args, job.timeout)
     message = describe(job, outcome.result, outcome.timed_out, outcome.output)
     result = {"module": job.name, "status": "failed" if message else "passed", "message": message,

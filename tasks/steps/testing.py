@@ -15,7 +15,7 @@ from typing import Any, Literal
 from tasks.core import atomic, layout
 from tasks.core.errors import CheckError
 from tasks.sandbox.spawn import run_child
-from tasks.steps.checks import blame, map_frames, read_stack, record_sources
+from tasks.steps.checks import blame, dump_after, map_frames, read_stack, record_sources
 from tasks.steps.export import source_line
 
 Kind = Literal["test", "integration", "system"]
@@ -91,11 +91,6 @@ def _summary(job: TestJob, result: dict[str, Any]) -> str:
     if more > 0:
         lines.append(f"... and {more} more")
     return "\n".join(lines)
-
-
-def dump_after(timeout: float) -> float:
-    """When the child dumps its stack: shortly before the parent kills it at `timeout`."""
-    return round(max(timeout - min(1.0, timeout * 0.2), 0.1), 2)
 
 
 def _hung(job: TestJob, frames: list[list[Any]]) -> str | None:

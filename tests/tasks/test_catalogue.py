@@ -236,8 +236,9 @@ ROWS = {
         "print into a cell without '#| export'", changes=(gen("leaf"), notebook("leaf"), INIT)),
     "infinite loop at import": Row.bad(
         both(TIMEOUT_2, source(LEAF, "def double(", "while True:\n    pass\n\n\ndef double(")),
-        f"{LEAF}:1: importing minitorch.core.leaf did not finish within 2 s (an endless loop or a long computation "
-        "at import time?); the process was killed. Move long-running code into a cell without '#| export'.",
+        f"{LEAF}:14: importing minitorch.core.leaf did not finish within 2 s; it was running this line when it was "
+        "stopped (an endless loop, or a long computation at import time?), and the process was killed. Move "
+        "long-running code into a cell without '#| export'.",
         changes=(gen("leaf"), notebook("leaf"), INIT)),
     # -- test:<m>: the module's unit tests -------------------------------------------------------------
     "a test that hangs": Row.bad(
