@@ -116,4 +116,4 @@ def verify(job: VerifyJob, wheel: str | None = None) -> dict[str, Any]:
                     "runtime dependency ([project] dependencies in pyproject.toml)?")
         raise ReleaseError(f"{job.smoke}: the smoke suite failed against the installed {whl.name}:\n"
                            f"{trim(output)}{hint}")
-    return {"passed": result["passed"]}
+    return {"passed": result["passed"], "wheel": whl.relative_to(root).as_posix()}

@@ -84,6 +84,8 @@ class StatusReporter(ConsoleReporter):  # type: ignore[misc]
         step, module = split(task.name)
         if step == "test" and self._source(module) is not None:
             self.write(self.verdict(module, task))
+        elif step in ("wheel", "verify") and isinstance(task.result, dict):
+            self.write(_produced(step, task.result))
 
     def skip_uptodate(self, task: Any) -> None:
         self.fresh.add(task.name)
@@ -206,6 +208,16 @@ class StatusReporter(ConsoleReporter):  # type: ignore[misc]
                      f"{count['blocked']} blocked, {count['stale']} stale, {count['not built']} not built"
                      f"   (details: doit report -> {layout.report_file('index.html')})")
         return "\n".join(lines) + "\n"
+
+
+def _produced(step: str, values: dict[str, Any]) -> str:
+    """What `doit wheel` / `doit verify` made, said on success."""
+    if step == "wheel" and values.get("file"):
+        return f"wheel: {values['file']} ({values.get('size', 0):,} bytes, sha256 {values.get('sha256', '?')})\n"
+    if step == "verify" and "passed" in values:
+        return (f"verify: {values['passed']} smoke tests passed against {values.get('wheel', 'the wheel')} installed "
+                f"in a fresh virtual environment ({layout.VERIFY_VENV})\n")
+    return ""
 
 
 def _what(message: str, place: str | None, limit: int = 300) -> str:

@@ -105,3 +105,14 @@ def test_verify_fails_when_the_metadata_misses_a_dependency(released: Course) ->
     assert out.returncode != 0
     assert "ModuleNotFoundError: No module named 'numpy'" in out.stdout
     assert "does the wheel's metadata declare every runtime dependency" in out.stdout
+
+
+def test_wheel_and_verify_say_what_they_produced(released: Course) -> None:
+    assert released.cli("forget", "wheel").returncode == 0
+    out = released.cli("wheel", "verify")
+    assert out.returncode == 0, out.stdout + out.stderr
+    size = released.path(WHEEL).stat().st_size
+    lines = out.stdout.splitlines()
+    assert f"wheel: {WHEEL} ({size:,} bytes, sha256 {_sha(released.path(WHEEL))})" in lines
+    assert (f"verify: 1 smoke tests passed against {WHEEL} installed in a fresh virtual environment "
+            "(build/verify/venv)") in lines
