@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tasks.core.errors import Problem
 from tasks.core.text import closest
-from tasks.steps.sources import Cell, Import, check_code, load_cells
+from tasks.steps.sources import Cell, Import, check_code, decode, scan
 
 WILDCARD = "*"  # `from x import *` or a module `__getattr__`: anything may be provided
 
@@ -150,6 +150,6 @@ def check_provided(root: Path, name: str, path: str, target: str, cells: list[Ce
 
 def _cells(root: Path, rel: str) -> list[Cell] | None:
     try:
-        return load_cells(root / rel, rel)
+        return scan(decode((root / rel).read_bytes(), rel), rel)
     except Exception:  # noqa: BLE001 - the other module's own export reports its problems
         return None

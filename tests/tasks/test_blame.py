@@ -7,8 +7,7 @@ import json
 import time
 
 import pytest
-from conftest import Course
-from test_reporter import status_run
+from conftest import Course, status_run
 
 OPS = "modules/02_ops/ops.py"
 MODEL = "modules/03_model/model.py"
