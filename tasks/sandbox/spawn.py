@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tasks.core import layout
-from tasks.sandbox import runner  # the child side: its module name is what the child runs
+from tasks.sandbox import runner, warm  # runner: the child side; its module name is what the child runs
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,10 @@ def run_child(root: Path, args: list[str], timeout: float, env: dict[str, str] |
     child_env.update(env or {})
     split = args.index("--") if "--" in args else len(args)
     cmd = [sys.executable, "-m", runner.__name__, *args[:split], "--result", result_path, *args[split:]]
-    proc = subprocess.Popen(cmd, cwd=root, env=child_env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    # a fork of the warm worker (tasks.sandbox.warm) where it can run, else a fresh interpreter
+    proc: Any = warm.start(cmd, root, child_env) or subprocess.Popen(
+        cmd, cwd=root, env=child_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        start_new_session=True)
     timed_out = False
     result: dict[str, Any] | None = None
     try:  # one handler discards the result file, whatever ends the wait
