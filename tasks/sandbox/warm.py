@@ -165,7 +165,8 @@ def start(cmd: list[str], cwd: Path | str, env: dict[str, str]) -> WarmChild | N
     global _used
     from tasks.sandbox import runner
 
-    if cmd[1:3] != ["-m", runner.__name__]:
+    if cmd[1:3] != ["-m", runner.__name__] or not enabled():
+        _used = "spawn"
         return None
     worker = _ready_worker()
     if worker is None:
