@@ -16,6 +16,7 @@ from typing import Any
 
 from tasks.core import atomic, layout
 from tasks.core.errors import CheckError
+from tasks.sandbox import warm
 from tasks.sandbox.spawn import run_child
 from tasks.steps.export import source_line
 
@@ -170,7 +171,7 @@ def check_import(job: CheckJob) -> dict[str, Any]:
     outcome = run_child(root, args, job.timeout)
     message = describe(job, outcome.result, outcome.timed_out, outcome.output)
     result = {"module": job.name, "status": "failed" if message else "passed", "message": message,
-              "import_seconds": (outcome.result or {}).get("seconds")}
+              "import_seconds": (outcome.result or {}).get("seconds"), "sandbox": warm.mode()}
     atomic.write_text(job.result_file, json.dumps(result, indent=1))
     if message:
         raise CheckError(message)

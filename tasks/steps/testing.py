@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from tasks.core import atomic, layout
 from tasks.core.errors import CheckError
+from tasks.sandbox import warm
 from tasks.sandbox.spawn import run_child
 from tasks.steps.checks import blame, dump_after, map_frames, read_stack, record_sources
 from tasks.steps.export import source_line
@@ -157,6 +158,7 @@ def run_tests(job: TestJob) -> dict[str, Any]:
                    f"add tests for source lines {result['coverage'].get('missing_source', [])[:10]}")
     result["status"] = "failed" if message else "passed"
     result["message"] = message
+    result["sandbox"] = warm.mode()  # 'fork' of the warm worker, or 'spawn'ed interpreter
     atomic.write_text(job.result_file, json.dumps(result, indent=1))
     if message:
         raise CheckError(message)

@@ -35,6 +35,7 @@ def test_passing_tests_with_coverage(tmp_path: Path) -> None:
     assert run_tests(job) == {"passed": 1, "coverage": 100.0}
     result = json.loads(job.result_file.read_text())
     assert (result["status"], result["passed"], result["message"]) == ("passed", 1, None)
+    assert result["sandbox"] in ("fork", "spawn")
 
 
 @pytest.mark.parametrize(("test", "extra", "lines"), [
