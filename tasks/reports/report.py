@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from tasks.core import atomic, layout
 from tasks.reports.schema import SCHEMA_VERSION, ModuleReport, Report, TimingReport, WheelReport
-from tasks.reports.status import ReportJob, collect_modules, collect_suites, first_failure, read_timings
+from tasks.reports.status import (ReportJob, collect_modules, collect_suites, first_failure, progress_summary,
+                                  read_timings)
 
 if TYPE_CHECKING:  # tasks.reports.picture is imported by the actions only
     from tasks.reports.picture import Node
@@ -54,7 +55,7 @@ def collect(job: ReportJob) -> Report:
         for t, r in read_timings(root).items()]
     timings.sort(key=lambda t: -t["seconds"])
     count = {s: sum(m["status"] == s for m in modules) for s in ("passed", "failed", "blocked", "stale", "not built")}
-    return {
+    report: Report = {
         "schema_version": SCHEMA_VERSION,
         "generated": _iso(time.time()),
         "package": job.package,
@@ -68,6 +69,10 @@ def collect(job: ReportJob) -> Report:
         "timings": timings,
         "mermaid": to_mermaid(nodes(modules)),
     }
+    summary = progress_summary(modules)
+    if summary:  # a student tree
+        report["progress"] = summary
+    return report
 
 
 # -- actions ---------------------------------------------------------------------------------------
