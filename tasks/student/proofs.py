@@ -19,6 +19,7 @@ from typing import Any
 
 from tasks.core import layout
 from tasks.core.errors import BuildError, CheckError
+from tasks.model.graph import closure
 from tasks.model.manifest import Manifest
 from tasks.steps.export import ExportJob, export, module_path, source_line
 from tasks.steps.regions import marker
@@ -63,8 +64,9 @@ def builds(staging: Path, manifest: Manifest, tree: Tree) -> None:
     for m in manifest.modules:
         if m.name not in ok or any(d not in ok for d in m.depends):
             continue
+        reach = {m.name} | closure(manifest.graph, m.depends)
         records = {module_path(Path(manifest.lib), by_name[n].target).as_posix(): layout.export_record(n)
-                   for n in (m.name, *m.depends)}
+                   for n in reach}
         check = CheckJob(root=str(staging), name=m.name, source=m.source, target=m.target, lib=manifest.lib,
                          stubs=_namespaces(manifest), records=records, timeout=m.timeout)
         try:
