@@ -31,8 +31,12 @@ def read_record(root: Path) -> dict[str, Any]:
 def require_done(root_dir: str) -> dict[str, Any]:
     """Refuse a wheel while any module of a student tree has stubs left."""
     root = Path(root_dir)
+    from tasks.model.manifest import read_manifest
+
     problems = []
-    for name, entry in read_record(root).get("modules", {}).items():
+    shipped = read_record(root).get("modules", {})
+    for name in (m.name for m in read_manifest(root).modules if m.name in shipped):  # course order
+        entry = shipped[name]
         left, line = unwritten(root, entry["source"], entry["stubs"])
         if left:
             problems.append(f"{entry['source']}:{line}: {name} is not done: {left} of {len(entry['stubs'])} "
