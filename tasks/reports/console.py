@@ -203,4 +203,4 @@ PROGRESS_COLOUR = {"todo": "2", "in progress": "33", "done": "32", "failing": "1
 def _progress(m: Any, paint: Any) -> str:
     p = m["progress"]
     at = f" at {p['place']}" if p["state"] == "failing" and p["place"] else ""
-    return paint(p["label"], PROGRESS_COLOUR[p["state"]]) + at
+    return str(paint(p["label"], PROGRESS_COLOUR[p["state"]])) + at
