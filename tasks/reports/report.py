@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from tasks.core import atomic, layout
 from tasks.reports.schema import SCHEMA_VERSION, ModuleReport, Report, TimingReport, WheelReport
-from tasks.reports.status import (ReportJob, collect_modules, collect_suites, first_failure, progress_summary,
-                                  read_timings)
+from tasks.reports.status import ReportJob, collect_modules, collect_suites, first_failure, progress_summary, read_timings
 
 if TYPE_CHECKING:  # tasks.reports.picture is imported by the actions only
     from tasks.reports.picture import Node

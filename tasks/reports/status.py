@@ -22,8 +22,16 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from tasks.core import layout
 from tasks.core.layout import STAGES
-from tasks.reports.schema import (CoverageReport, FailureReport, ModuleReport, ProgressReport, ProgressState,
-                                  ProgressSummary, StageReport, SuiteReport)
+from tasks.reports.schema import (
+    CoverageReport,
+    FailureReport,
+    ModuleReport,
+    ProgressReport,
+    ProgressState,
+    ProgressSummary,
+    StageReport,
+    SuiteReport,
+)
 
 if TYPE_CHECKING:  # tasks.reports.picture is imported by the actions only
     from tasks.reports.picture import Status

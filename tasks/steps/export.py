@@ -120,7 +120,7 @@ def drop_markers(nb_data: dict[str, Any], cells: list[Cell]) -> None:
     """Remove solution marker lines from the exported cells: they never reach the package."""
     if len(nb_data["cells"]) != len(cells):
         return
-    for nbc, cell in zip(nb_data["cells"], cells):
+    for nbc, cell in zip(nb_data["cells"], cells, strict=True):
         if not cell.exported:
             continue
         src = "".join(nbc["source"]) if isinstance(nbc["source"], list) else nbc["source"]

@@ -109,7 +109,7 @@ def reached(root: Path, staging: Path, manifest: Manifest, tree: Tree) -> dict[s
     """(c) each region's first statement runs under a visible test; per module, reached or not per region."""
     names = [n for n, mr in tree.modules.items() if mr.regions]
     with ThreadPoolExecutor(max_workers=2) as pool:  # two cores: one pytest child each
-        runs = dict(zip(names, pool.map(lambda n: _covered(root, staging, manifest, n), names)))
+        runs = dict(zip(names, pool.map(lambda n: _covered(root, staging, manifest, n), names), strict=True))
     problems: list[str] = []
     found: dict[str, list[bool]] = {}
     for name in names:
@@ -120,7 +120,7 @@ def reached(root: Path, staging: Path, manifest: Manifest, tree: Tree) -> dict[s
             continue
         found[name] = [any(r.begin < n < r.end for n in lines) for r in mr.regions]
         tests = ", ".join(manifest.by_name[name].tests) or "no test file"
-        for r, hit in zip(mr.regions, found[name]):
+        for r, hit in zip(mr.regions, found[name], strict=True):
             if not hit:
                 problems.append(
                     f"{mr.source}:{r.begin}: (c) the solution region of {name}.{r.qualname} is not reached by any "
@@ -151,7 +151,7 @@ def _solution_lines(root: Path, tree: Tree) -> tuple[dict[str, tuple[str, int]],
         for cell in scan(text, mr.source):
             if cell.kind == "code":  # prose may not vouch for a line: a leak into markdown is a leak
                 outside |= {_norm(t) for i, t in enumerate(cell.lines) if cell.first_line + i not in inside}
-    for rel, shipped in tree.files.items():  # the build system and the visible tests, as shipped
+    for shipped in tree.files.values():  # the build system and the visible tests, as shipped
         if shipped.origin and shipped.origin not in {mr.source for mr in tree.modules.values()}:
             outside |= {_norm(t) for t in shipped.data.decode("utf-8", "replace").split("\n")}
     return solutions, outside - {""}

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from conftest import Course, make_course
-
 from pathlib import Path
+
+from conftest import Course, make_course
 
 # (file, code as in the fixture, the same code with its regions)
 REGIONS = [

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 import subprocess
 import sys
-import os
 from pathlib import Path
 
 import pytest
@@ -64,8 +64,9 @@ def test_the_tree_is_complete_and_stubbed(released: Course) -> None:
 def test_instructor_export_has_no_marker_and_keeps_lines(released: Course) -> None:
     exported = (released.root / "build/lib/minitorch/core/ops.py").read_text()
     assert "### BEGIN SOLUTION" not in exported and "return Value(a.x * b.x)" in exported
-    from tasks.steps.export import source_line
     import json
+
+    from tasks.steps.export import source_line
 
     record = json.loads((released.root / "build/state/exports/ops.json").read_text())
     gen = exported.split("\n").index("    return Value(a.x * b.x)") + 1
