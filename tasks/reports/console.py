@@ -161,7 +161,7 @@ class StatusReporter(ConsoleReporter):  # type: ignore[misc]
             tests = "" if m["tests_passed"] is None else f"{m['tests_passed']}/{m['tests_passed'] + (m['tests_failed'] or 0)}"
             cover = "" if m["coverage"] is None else f"{m['coverage']['percent']:.1f}%"
             state = self.paint(m["status"], COLOUR[m["status"]]) + _why(m)
-            if "progress" in m:  # a student tree: its progress says more than 'passed'
+            if m["progress"] is not None:  # a student tree: its progress says more than 'passed'
                 state = _progress(m, self.paint)
             lines.append(f"{m['number']:>2} {m['name']:<{width - 3}} {' '.join(cells)} {tests:>9} {cover:>6}  {state}")
         if len(shown) < len(rows):

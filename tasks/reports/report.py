@@ -67,10 +67,8 @@ def collect(job: ReportJob) -> Report:
         "wheels": wheels(root),
         "timings": timings,
         "mermaid": to_mermaid(nodes(modules)),
+        "progress": progress_summary(modules),  # None outside a student tree
     }
-    summary = progress_summary(modules)
-    if summary:  # a student tree
-        report["progress"] = summary
     return report
 
 

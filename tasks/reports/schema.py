@@ -6,7 +6,7 @@ field keeps the version.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal, NotRequired, TypedDict
+from typing import TYPE_CHECKING, Literal, TypedDict
 
 if TYPE_CHECKING:
     from tasks.reports.picture import Status
@@ -63,7 +63,7 @@ class ModuleReport(TypedDict):
     source_lines: int | None
     exported_lines: int | None
     duration: float | None  # export + check + test, last run, seconds
-    progress: NotRequired[ProgressReport]  # in a student tree only
+    progress: ProgressReport | None  # in a student tree only
 
 
 class SuiteReport(TypedDict):
@@ -128,4 +128,4 @@ class Report(TypedDict):
     wheels: list[WheelReport]
     timings: list[TimingReport]
     mermaid: str
-    progress: NotRequired[ProgressSummary]  # in a student tree only
+    progress: ProgressSummary | None  # in a student tree only

@@ -201,6 +201,7 @@ def collect_modules(root: Path, entries: Sequence[Entry], details: bool = True,
             "source_lines": _lines(root / e.source) if details else None,
             "exported_lines": _lines(root / e.generated) if details and e.generated else None,
             "duration": round(sum(secs), 3) if secs else (test or {}).get("seconds"),
+            "progress": None,
         })
     from tasks.model.graph import closure
 
@@ -327,7 +328,7 @@ def progress(modules: list[ModuleReport], graph: dict[str, tuple[str, ...]],
 
 def progress_summary(modules: Sequence[ModuleReport]) -> ProgressSummary | None:
     """"5 of 15 done; next: dense" (None outside a student tree)."""
-    states = [(m["name"], m["progress"]["state"]) for m in modules if "progress" in m]
+    states = [(m["name"], p["state"]) for m in modules if (p := m["progress"]) is not None]
     if not states:
         return None
     done = sum(s == "done" for _, s in states)
