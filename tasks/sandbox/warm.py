@@ -28,6 +28,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ READY_TIMEOUT = 30.0  # seconds to wait for the worker's imports
 OUTPUT_LIMIT = 4 * 1024 * 1024  # bytes of a child's output kept (its end)
 
 _worker: _Worker | None = None
+_busy = threading.Lock()  # one run at a time per worker; a second thread's run is spawned instead
 _used = "spawn"  # how the last sandboxed run was started
 
 
@@ -154,6 +156,7 @@ class WarmChild:
             except TimeoutError:
                 raise subprocess.TimeoutExpired(self.args, timeout or 0) from None
             self.returncode = int(reply["status"])
+            _busy.release()
         return b"".join(self._chunks), None
 
     def poll(self) -> int | None:
@@ -168,8 +171,12 @@ def start(cmd: list[str], cwd: Path | str, env: dict[str, str]) -> WarmChild | N
     if cmd[1:3] != ["-m", runner.__name__] or not enabled():
         _used = "spawn"
         return None
+    if not _busy.acquire(blocking=False):  # another thread's run holds the worker (thread pools)
+        _used = "spawn"
+        return None
     worker = _ready_worker()
     if worker is None:
+        _busy.release()
         _used = "spawn"
         return None
     read_end, write_end = os.pipe()
@@ -177,11 +184,14 @@ def start(cmd: list[str], cwd: Path | str, env: dict[str, str]) -> WarmChild | N
         while select.select([worker.sock], [], [], 0)[0]:  # a reply an interrupted run never read
             worker.sock.recv(65536)
         request = json.dumps({"argv": cmd[3:], "cwd": str(cwd), "env": env}).encode()
-        socket.send_fds(worker.sock, [request], [write_end])
-        os.close(write_end)
+        try:
+            socket.send_fds(worker.sock, [request], [write_end])
+        finally:
+            os.close(write_end)
         pid = int(worker.receive(READY_TIMEOUT)["pid"])
     except (OSError, ValueError, KeyError, TimeoutError, ConnectionError):
         os.close(read_end)
+        _busy.release()
         _used = "spawn"
         return None
     _used = "fork"

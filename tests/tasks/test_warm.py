@@ -100,3 +100,12 @@ def test_only_the_runner_is_forked(repo: Path) -> None:
     assert warm.start([sys.executable, "-c", "pass"], repo, dict(os.environ)) is None
     assert warm.start([sys.executable, "-m", runner.__name__, *IMPORT], repo, dict(os.environ)) is not None \
         or not warm.enabled()
+
+
+def test_runs_from_several_threads_at_once_all_complete(repo: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    module(repo, "import time\ntime.sleep(0.3)\n")
+    with ThreadPoolExecutor(3) as pool:
+        outcomes = list(pool.map(lambda _: run_child(repo, IMPORT, 30), range(3)))
+    assert [o.result and o.result["status"] for o in outcomes] == ["ok", "ok", "ok"]  # one forked, the others spawned
