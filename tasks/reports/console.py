@@ -95,6 +95,8 @@ class StatusReporter(ConsoleReporter):  # type: ignore[misc]
     def verdict(self, module: str, task: Any) -> str:
         """The module's own one-line verdict, printed as soon as its unit tests pass."""
         values = task.result if isinstance(task.result, dict) else {}
+        if values.get("student"):  # a student tree: todo, in progress, waiting (not a failure, not a pass)
+            return f"{self.paint('==', COLOUR['not built'])} {module}: {values['student']}\n"
         passed, cover = values.get("passed"), values.get("coverage")
         said = f"{passed} tests passed" if passed is not None else "tests passed"
         said += f", coverage {cover:.1f}%" if isinstance(cover, (int, float)) else ""
