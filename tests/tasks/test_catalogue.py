@@ -39,8 +39,7 @@ def gen(module: str) -> str:
 
 
 def notebook(module: str) -> str:
-    n = {"core": 1, "ops": 2, "model": 3, "leaf": 4}[module]
-    return f"build/notebooks/0{n}_{module}.ipynb"
+    return f"build/notebooks/{module}.ipynb"  # issue 14: named after the module, unique in any layout
 
 
 Edit = Callable[[Course], None]
