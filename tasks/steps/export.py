@@ -271,7 +271,8 @@ def export(job: ExportJob) -> dict[str, Any]:
         atomic.write_bytes(job.record, json.dumps(pending, indent=1).encode())
     wrote = atomic.write_if_changed(job.output, data)
     st = job.output.stat()
-    record = {"sha256": _digest(data), "stat": [st.st_size, st.st_mtime_ns], "source": job.source, "lines": lines}
+    record = {"sha256": _digest(data), "stat": [st.st_size, st.st_mtime_ns], "source": job.source, "lines": lines,
+              "output": job.output.relative_to(root).as_posix()}
     atomic.write_if_changed(job.record, json.dumps(record, indent=1).encode())
     return {"sha256": record["sha256"], "written": wrote}
 
