@@ -16,6 +16,7 @@ from typing import Any
 
 from tasks.core import atomic, layout
 from tasks.core.errors import ReleaseError
+from tasks.tools import griffe
 
 SCHEMA = 1
 RELEASED = "api/release.json"
@@ -49,9 +50,7 @@ def _clean(node: Any, lib: str) -> Any:
 
 
 def load_package(root: Path, lib: str, package: str) -> Any:
-    import griffe
-
-    return griffe.load(package, search_paths=[str(root / lib)], resolve_aliases=False)
+    return griffe.load(package, root / lib)
 
 
 def snapshot_data(root: Path, lib: str, package: str, version: str) -> dict[str, Any]:
@@ -117,13 +116,7 @@ def _version_tuple(version: str) -> tuple[int, ...]:
 
 
 def _decode(released: dict[str, Any], package: str) -> Any:
-    import griffe
-
-    old = json.loads(json.dumps(released["api"]), object_hook=griffe.json_decoder)
-    collection = griffe.ModulesCollection()
-    collection.set_member(package, old)
-    old._modules_collection = collection  # a decoded tree has none; alias resolution needs one
-    return old
+    return griffe.decode(package, released["api"])
 
 
 def _records(root: Path) -> dict[str, dict[str, Any]]:
@@ -166,13 +159,11 @@ def _value(value: Any, kind: str) -> str:
 
 def breaking_changes(released: dict[str, Any], root: Path, lib: str, package: str) -> list[str]:
     """Breaking changes from the released snapshot to the package under `lib`, one line each, with the source line."""
-    import griffe
-
     old = _decode(released, package)
     new = load_package(root, lib, package)
     records = _records(root)
     found = []
-    for b in griffe.find_breaking_changes(old, new):
+    for b in griffe.breaking(old, new):
         kind = b.kind.value.lower()
         old_v, new_v = b.old_value, b.new_value
         if old_v is not None and new_v is not None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import re
 import time
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from tasks.steps.sources import (
     percent_notebook,
     scan,
 )
+from tasks.tools import nbdev
 
 HEADER = re.compile(r"^# %% .* #(?P<id>[0-9a-f]{8}(?:-\d+)?)$")
 
@@ -110,29 +110,6 @@ def read_notebook(source: Path) -> dict[str, Any]:
     shown = _shown(source)
     text = decode(source.read_bytes(), shown)
     return _notebook(text, source.suffix == ".ipynb", shown)
-
-
-def _render(nb_data: dict[str, Any], source: Path, target: str, lib_dir: Path) -> str:
-    from fastcore.nbio import dict2nb
-    from nbdev.export import ExportModuleProc
-    from nbdev.maker import ModuleMaker
-    from nbdev.process import NBProcessor
-
-    nb = dict2nb(nb_data)
-    proc = ExportModuleProc()
-    NBProcessor(nb=nb, procs=[proc]).process()
-    maker = ModuleMaker(dest=lib_dir, name=target, nb_path=source, is_new=True)
-    final = Path(maker.fname)
-    # nbdev writes in place; give it a private name beside the final one, so that
-    # its relative imports and header paths come out the same
-    tmp = final.with_name(f".{final.stem}.{os.getpid()}.export.py")
-    maker.fname = tmp
-    maker.nb_path = None  # no docs URL lookup: that would read nbdev's config files
-    try:
-        maker.make(proc.modules["#"], proc.in_all["#"], lib_path=lib_dir / target.split(".")[0])
-        return tmp.read_text(encoding="utf-8")
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _line_map(rendered: str, nb_data: dict[str, Any], cells: list[Cell]) -> list[list[int]]:
@@ -260,7 +237,7 @@ def export(job: ExportJob) -> dict[str, Any]:
         output.warn(f"{job.output.relative_to(root)} was edited by hand; your edit is saved in "
                     f"{aside.relative_to(root)}. Edit {job.source} instead: the file is regenerated from it.")
         job.output.unlink()
-    rendered = _render(nb_data, root / job.source, job.target, root / job.lib)
+    rendered = nbdev.render(nb_data, root / job.source, job.target, root / job.lib)
     data = rendered.encode("utf-8")
     lines = _line_map(rendered, nb_data, cells)
     previous = read_record(job).get("sha256")

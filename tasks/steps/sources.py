@@ -12,7 +12,6 @@ import json
 import re
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 from tasks.core.errors import Problem, SourceError
@@ -383,8 +382,3 @@ def check_imports(imports: list[Import], path: str, name: str, package: str, dep
             problems.append(Problem(here, imp.line, 0, (
                 f"{name} imports {mod}, which no module in modules.yaml produces{hint}")))
     return problems
-
-
-def load_cells(source: Path, rel: str) -> list[Cell]:
-    """Read and scan a source file, with a clear error for bad encodings."""
-    return scan(decode(source.read_bytes(), rel), rel)

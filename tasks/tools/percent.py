@@ -11,6 +11,7 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
+CHECKED = ">=1.16,<2"
 FORMAT = {"extension": ".py", "format_name": "percent", "comment_magics": False}
 
 

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from tasks.core.errors import SourceError
-from tasks.steps.export import ExportJob, _line_map, _render, validate
+from tasks.steps.export import ExportJob, _line_map, validate
+from tasks.tools.nbdev import render
 
 MARKERS = ["# %%", "#%%", "  # %%", "# %% tags=[\"x\"]", "# In[1]:", "# <codecell>", "#  %%", "\t# %%"]
 BODIES = [
@@ -79,7 +80,7 @@ def test_validated_code_is_what_nbdev_exports(tmp_path: Path, seed: int) -> None
         # only refusals the checks are meant to make: a typo'd or misplaced directive
         assert "directive" in str(exc) or "'#| export' must be on" in str(exc), (text, str(exc))
         return
-    rendered = _render(nb_data, source, job.target, tmp_path / "lib")
+    rendered = render(nb_data, source, job.target, tmp_path / "lib")
     validated = [cell.code() for cell in cells if cell.exported]
     written = exported_bodies(rendered)
     assert [code.rstrip("\n") for _, code in validated] == [code for _, code in written], text
