@@ -4,8 +4,8 @@ Run as `python -m tasks.sandbox.runner import|pytest ...` by `tasks.sandbox.spaw
 standard library is imported up front; the result file is the only channel back.
 
 Package isolation: with `--stub`, the package and its subpackages are put in
-`sys.modules` as bare namespaces, so importing `tinytorch.core.layers` loads
-layers and what it imports, and NOT `tinytorch/__init__.py` (which would import
+`sys.modules` as bare namespaces, so importing `<pkg>.core.layers` loads
+layers and what it imports, and NOT `<pkg>/__init__.py` (which would import
 every module). A module is thereby checked and tested against its declared
 dependencies only.
 """
