@@ -19,6 +19,7 @@ from typing import Any
 
 from tasks.core import atomic, layout, output
 from tasks.core.errors import SourceError, join
+from tasks.steps.regions import is_marker_line, solution_regions
 from tasks.steps.sources import (
     Cell,
     cell_place,
@@ -119,16 +120,20 @@ def _line_map(rendered: str, nb_data: dict[str, Any], cells: list[Cell]) -> list
     verbatim after a '# %% <path> #<id>' header. In a notebook the source line counts
     within the cell, whose number comes third.
     """
-    starts: dict[str, list[int]] = {}
+    kept: dict[str, tuple[list[int], list[int]]] = {}  # cell id -> (source line of each written line, [cell])
     nb_cells = nb_data["cells"]
     if len(nb_cells) == len(cells):
         for nbc, cell in zip(nb_cells, cells, strict=True):
-            starts[nbc["id"]] = [cell.code()[0], cell.number] if cell.in_notebook else [cell.code()[0]]
+            first, code = cell.code()
+            kept[nbc["id"]] = ([first + n for n, t in enumerate(code.split("\n")) if not is_marker_line(t)],
+                               [cell.number] if cell.in_notebook else [])
     pairs: list[list[int]] = []
     for i, text in enumerate(rendered.split("\n"), start=1):
         m = HEADER.match(text)
-        if m and m.group("id") in starts:
-            pairs.append([i + 1, *starts[m.group("id")]])
+        if m and m.group("id") in kept:
+            lines, extra = kept[m.group("id")]
+            # a new pair wherever a dropped marker line makes the source skip ahead
+            pairs += [[i + 1 + k, src, *extra] for k, src in enumerate(lines) if k == 0 or src != lines[k - 1] + 1]
     return pairs
 
 
@@ -150,6 +155,19 @@ def provided_imports(requires: tuple[str, ...]) -> tuple[frozenset[str], dict[st
     allowed = {d.replace("-", "_") for d in declared}
     allowed |= {mod for mod, dists in providers.items() if any(canonicalize_name(d) in declared for d in dists)}
     return frozenset(allowed), providers
+
+
+def drop_markers(nb_data: dict[str, Any], cells: list[Cell]) -> None:
+    """Remove solution marker lines from the exported cells: they never reach the package."""
+    if len(nb_data["cells"]) != len(cells):
+        return
+    for nbc, cell in zip(nb_data["cells"], cells, strict=True):
+        if not cell.exported:
+            continue
+        src = "".join(nbc["source"]) if isinstance(nbc["source"], list) else nbc["source"]
+        lines = src.split("\n")
+        if any(is_marker_line(t) for t in lines):
+            nbc["source"] = "\n".join(t for t in lines if not is_marker_line(t))
 
 
 def validate(job: ExportJob, text: str) -> tuple[dict[str, Any], list[Cell]]:
@@ -179,8 +197,13 @@ def validate(job: ExportJob, text: str) -> tuple[dict[str, Any], list[Cell]]:
     if job.requires is not None:
         allowed, providers = provided_imports(job.requires)
         problems += check_requirements(external_imports(cells, rel, job.package), rel, job.name, set(allowed), providers)
-    if problems:
-        raise SourceError(join(problems))
+    message = join(problems)
+    try:
+        solution_regions(cells, rel)
+    except SourceError as exc:  # misplaced markers, listed after the other problems
+        message = f"{message}\n{exc}" if message else str(exc)
+    if message:
+        raise SourceError(message)
     return nb_data, cells
 
 
@@ -237,6 +260,7 @@ def export(job: ExportJob) -> dict[str, Any]:
         output.warn(f"{job.output.relative_to(root)} was edited by hand; your edit is saved in "
                     f"{aside.relative_to(root)}. Edit {job.source} instead: the file is regenerated from it.")
         job.output.unlink()
+    drop_markers(nb_data, cells)
     rendered = nbdev.render(nb_data, root / job.source, job.target, root / job.lib)
     data = rendered.encode("utf-8")
     lines = _line_map(rendered, nb_data, cells)
