@@ -1,4 +1,4 @@
-"""The TinyTorch build: `doit` runs the development loop; `doit list --all -s` shows every task.
+"""The course build: `doit` runs the development loop; `doit list --all -s` shows every task.
 
 The course is declared in modules.yaml; the tasks are made from it in tasks/plan/.
 """
@@ -35,6 +35,7 @@ task_validate = _plan.pipeline.task_validate
 task_init = _plan.pipeline.task_init
 task_integration = _plan.pipeline.task_integration
 task_system = _plan.pipeline.task_system
+task_smoke = _plan.pipeline.task_smoke  # the quick check: export + import every module, the smoke suite
 
 # the release (tasks/plan/release.py)
 task_api = _plan.release.task_api

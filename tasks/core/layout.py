@@ -22,6 +22,7 @@ TEST_IMPORTS = f"{STATE}/test-imports.json"
 RESULTS = f"{BUILD}/results"
 TIMINGS = f"{RESULTS}/timings.json"  # written by the console reporter
 WHEEL_RESULT = f"{RESULTS}/wheel.json"
+SMOKE_RESULT = f"{RESULTS}/smoke/smoke.json"
 VERIFY_RESULT = f"{RESULTS}/verify.json"
 
 NOTEBOOKS = f"{BUILD}/notebooks"
@@ -29,6 +30,8 @@ COVERAGE = f"{BUILD}/coverage"
 REPORTS = f"{BUILD}/reports"
 API = f"{BUILD}/api"
 DIST = f"{BUILD}/dist"
+RELEASE_NOTES = f"{DIST}/RELEASE_NOTES.md"
+STAGE = f"{BUILD}/stage"  # the wheel is built from a copy of the package with a generated hatch config
 PREVIOUS_WHEELS = f"{DIST}/previous"
 VERIFY_VENV = f"{BUILD}/verify/venv"
 WHEELHOUSE = f"{BUILD}/wheelhouse"
@@ -59,8 +62,8 @@ def coverage_data(name: str) -> str:
 
 
 def notebook(source: str, name: str) -> str:
-    """The student notebook of a module (named after its source's folder, or the module)."""
-    return f"{NOTEBOOKS}/{PurePosixPath(source).parent.name or name}.ipynb"
+    """The student notebook of a module, named after the module: names are unique, source folders need not be."""
+    return f"{NOTEBOOKS}/{name}.ipynb"
 
 
 def report_file(name: str) -> str:

@@ -16,13 +16,14 @@ from typing import Any
 from tasks.core import layout
 from tasks.core.errors import ManifestError, Problem, join
 from tasks.core.text import BadEncoding, closest, utf8
+from tasks.model.extras import Public, check_collisions, check_files, check_public
 from tasks.model.graph import find_cycle
 
 MANIFEST = "modules.yaml"
 TOP_KEYS = ("package", "defaults", "modules")
-PACKAGE_KEYS = ("name", "lib")
+PACKAGE_KEYS = ("name", "lib", "files")
 DEFAULT_KEYS = ("timeout", "coverage")
-MODULE_KEYS = ("name", "source", "target", "depends", "tests", "timeout", "coverage")
+MODULE_KEYS = ("name", "source", "target", "depends", "tests", "timeout", "coverage", "public")
 REQUIRED = ("name", "source", "target")
 SOURCE_SUFFIXES = (".py", ".ipynb")
 DEFAULT_TIMEOUT = 120.0
@@ -43,10 +44,13 @@ class Module:
     timeout: float
     coverage: float | None
     line: int
+    public: Public = "all"  # what `from <package> import *` re-exports (tasks.model.extras)
 
     def entry(self) -> dict[str, Any]:
         """The declared values, for up-to-date checks."""
+        extra = {} if self.public == "all" else {"public": self.public if isinstance(self.public, str) else list(self.public)}
         return {
+            **extra,
             "name": self.name,
             "source": self.source,
             "target": self.target,
@@ -65,6 +69,7 @@ class Manifest:
     lib: str
     modules: tuple[Module, ...]
     root: Path = field(default=Path("."), compare=False)
+    files: tuple[tuple[str, str], ...] = ()  # (path inside the package, repository file) copied as is
 
     @property
     def by_name(self) -> dict[str, Module]:
@@ -185,7 +190,7 @@ def parse_manifest(data: Any, positions: Mapping[tuple[Any, ...], tuple[int, int
         raise ManifestError(join(ck.problems))
     ck.keys(data, (), TOP_KEYS, "the manifest")
 
-    package, lib = "tinytorch", layout.DEFAULT_LIB
+    package, lib = "", layout.DEFAULT_LIB
     package_ok = True  # False: the package name is invalid, so targets are not checked against it
     pkg = data.get("package", {})
     if not isinstance(pkg, dict):
@@ -202,6 +207,10 @@ def parse_manifest(data: Any, positions: Mapping[tuple[Any, ...], tuple[int, int
             package_ok = False
             ck.at(("package", "name"), f"package name {pkg['name']!r} is not a valid Python identifier; "
                                        "use letters, digits and underscores, e.g. 'tinytorch'")
+    elif package_ok:
+        package_ok = False
+        ck.at(("package",) if "package" in data else (), "the package is not named; add 'package: {name: <import name>}' "
+                                                         "(the one place the package is named)")
     if "lib" in pkg:
         checked = _check_path(ck, root, pkg["lib"], ("package", "lib"), "'lib'")
         if checked is not None:
@@ -217,6 +226,8 @@ def parse_manifest(data: Any, positions: Mapping[tuple[Any, ...], tuple[int, int
         ck.at(("defaults",), f"'defaults' must be a mapping, got {_type_name(defaults)}")
         defaults = {}
     ck.keys(defaults, ("defaults",), DEFAULT_KEYS, "'defaults'")
+    files = check_files(pkg.get("files"), ("package", "files"), package, ck.at,
+                        lambda value, where, what: _check_source_file(ck, root, value, where, what))
     d_timeout = _number(ck, defaults.get("timeout"), ("defaults", "timeout"), "timeout", 1, None)
     d_cover = _number(ck, defaults.get("coverage"), ("defaults", "coverage"), "coverage", 0, 100)
 
@@ -312,6 +323,7 @@ def parse_manifest(data: Any, positions: Mapping[tuple[Any, ...], tuple[int, int
             tests.append(checked)
         timeout = _number(ck, entry.get("timeout"), here + ("timeout",), "timeout", 1, None)
         cover = _number(ck, entry.get("coverage"), here + ("coverage",), "coverage", 0, 100)
+        public = check_public(entry.get("public"), here + ("public",), label, ck.at)
         if isinstance(name, str) and duplicate:
             continue  # reported above; its dependencies are checked under the first declaration only
         if isinstance(name, str) and source is not None and target is not None:
@@ -320,7 +332,7 @@ def parse_manifest(data: Any, positions: Mapping[tuple[Any, ...], tuple[int, int
                 name=name, source=source, target=target, depends=tuple(d for d, _ in deps),
                 tests=tuple(tests), timeout=timeout or d_timeout or DEFAULT_TIMEOUT,
                 coverage=cover if cover is not None else d_cover,
-                line=positions.get(here, (0, 0))[0],
+                line=positions.get(here, (0, 0))[0], public=public,
             ))
         elif isinstance(name, str):
             declared_deps[name] = (i, deps)
@@ -348,9 +360,19 @@ def parse_manifest(data: Any, positions: Mapping[tuple[Any, ...], tuple[int, int
                     line = positions.get(("modules", j), (0, 0))[0]
                     ck.at(where, f"module {name!r} is listed before its dependency {dep!r} (line {line}); "
                                  f"move {dep!r} above {name!r} so the course can be taught in order")
+    index = {m["name"]: i for i, m in enumerate(raw) if isinstance(m, dict) and isinstance(m.get("name"), str)}
+    check_collisions([(m.name, m.target, index[m.name]) for m in modules], files, package, positions, ck.at)
     if ck.problems:
         raise ManifestError(join(ck.problems))
-    return Manifest(package=package, lib=lib, modules=tuple(modules), root=root)
+    return Manifest(package=package, lib=lib, modules=tuple(modules), root=root, files=files)
+
+
+def _check_source_file(ck: _Checker, root: Path, value: Any, where: tuple[Any, ...], what: str) -> str | None:
+    checked = _check_path(ck, root, value, where, what)
+    if checked is not None and not (root / checked).is_file():
+        ck.at(where, f"{what}: {checked!r} does not exist; create it or fix the path")
+        return None
+    return checked
 
 
 def _load_yaml(text: str, name: str, store: Path) -> tuple[Any, Any]:

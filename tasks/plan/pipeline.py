@@ -57,8 +57,20 @@ class Pipeline:
         self._stubs: tuple[str, ...] | None = None
         self._scan: ImportScan | None = None
         self._discovered: list[Suite] | None = None
+        self._requires: tuple[str, ...] | None | bool = False  # False: not read yet
         # a student tree (made by `doit student`): each module's shipped stub lines
         self.student: dict[str, tuple[str, ...]] = _student_stubs(root)
+
+    def requires(self) -> tuple[str, ...] | None:
+        """[project].dependencies of pyproject.toml (None when it cannot be read: `doit wheel` says why)."""
+        if self._requires is False:
+            from tasks.steps.assemble import read_project
+
+            try:
+                self._requires = tuple(str(r) for r in read_project(self.root / "pyproject.toml").get("dependencies", []))
+            except BuildError:
+                self._requires = None
+        return self._requires  # type: ignore[return-value]
 
     @classmethod
     def load(cls, root: Path) -> Pipeline:
@@ -104,7 +116,9 @@ class Pipeline:
         if self._discovered is None:
             from tasks.steps.suites import discover
 
-            self._discovered = discover(self.root, self.manifest.package, self.targets, self.scan())
+            extras = frozenset(f"{self.manifest.package}.{d.removesuffix('.py').replace('/', '.')}"
+                               for d, _ in self.manifest.files if d.endswith(".py"))
+            self._discovered = discover(self.root, self.manifest.package, self.targets, self.scan(), extras)
             self.scan().save()
         return self._discovered
 
@@ -137,7 +151,7 @@ class Pipeline:
             job = ExportJob(
                 root=str(self.root), name=m.name, source=m.source, target=m.target, lib=self.manifest.lib,
                 package=self.manifest.package, depends={d: self.modules[d].target for d in m.depends},
-                targets=self.targets,
+                targets=self.targets, requires=self.requires(),
             )
             yield {
                 "name": m.name,
@@ -145,7 +159,7 @@ class Pipeline:
                 "actions": [action(EXPORT, job)],
                 "file_dep": [m.source],
                 "targets": [self.generated(m.name)],
-                "uptodate": [self._entry(m, EXPORT, deps=job.depends), action(EXPORT_INTACT, job)],
+                "uptodate": [self._entry(m, EXPORT, deps=job.depends, requires=job.requires), action(EXPORT_INTACT, job)],
                 "clean": True,
             }
 
@@ -220,11 +234,14 @@ class Pipeline:
         from tasks.steps.assemble import InitJob
 
         return InitJob(root=str(self.root), lib=self.manifest.lib, package=self.manifest.package,
-                       modules=tuple((m.name, m.target, layout.export_record(m.name)) for m in self.manifest.modules))
+                       modules=tuple((m.name, m.target, layout.export_record(m.name)) for m in self.manifest.modules),
+                       public={m.name: m.public for m in self.manifest.modules if m.public != "all"},
+                       files=self.manifest.files)
 
     def package_files(self) -> list[str]:
-        """Every file of the generated package: the exported modules and the assembled `__init__` files."""
-        return [*(self.generated(m.name) for m in self.manifest.modules), *self.init_job().init_files()]
+        """Every file of the generated package: the exported modules, the assembled `__init__` files, the extra files."""
+        job = self.init_job()
+        return [*(self.generated(m.name) for m in self.manifest.modules), *job.init_files(), *job.extra_files()]
 
     def task_init(self) -> TaskDict:
         """assemble the package __init__ files; remove modules the manifest no longer has"""
@@ -234,11 +251,14 @@ class Pipeline:
         return {
             "doc": f"assemble {self.manifest.lib} package __init__.py files (API in course order, __all__, __version__)",
             "actions": [action(INIT, job)],
-            "file_dep": ["pyproject.toml", *(self.generated(m.name) for m in self.manifest.modules)],
+            "file_dep": ["pyproject.toml", *(self.generated(m.name) for m in self.manifest.modules),
+                         *(src for _, src in job.files)],
             # only modules that import cleanly are assembled into the package
             "task_dep": [layout.task("check", m.name) for m in self.manifest.modules],
-            "targets": job.init_files(),
-            "uptodate": [config_changed({"modules": [list(t) for t in job.modules], "code": version(INIT)})],
+            "targets": [*job.init_files(), *job.extra_files()],
+            "uptodate": [config_changed({"modules": [list(t) for t in job.modules], "code": version(INIT),
+                                         "public": {k: list(v) if isinstance(v, tuple) else v for k, v in
+                                                    (job.public or {}).items()}, "files": [list(f) for f in job.files]})],
             "clean": True,
         }
 
@@ -252,10 +272,10 @@ class Pipeline:
             if suite.kind != kind:
                 continue
             reach = list(self.modules) if suite.whole else self.closure(suite.modules)
-            files = [suite.path, *(self.generated(n) for n in reach)]
+            files = [suite.path, *suite.helpers, *(self.generated(n) for n in reach)]
             task_dep = [layout.task("validate", n) for n in reach]
             if suite.whole:
-                files += init.init_files()
+                files += [*init.init_files(), *init.extra_files()]
                 task_dep.append("init")
             if suite.unknown:
                 line, mod = suite.unknown[0]
@@ -277,6 +297,30 @@ class Pipeline:
                 "uptodate": [config_changed({"reach": reach, "code": version(TEST)})],
                 "clean": True,
             }
+
+    def smoke_files(self) -> list[str]:
+        """The smoke suite: tests/validation/test_*.py (none is fine: the package is then imported only)."""
+        return sorted(p.relative_to(self.root).as_posix() for p in (self.root / "tests" / "validation").glob("test_*.py"))
+
+    def task_smoke(self) -> TaskDict:
+        """the quick check: export and import every module, then the smoke suite against the assembled package"""
+        from doit.tools import config_changed
+
+        from tasks.steps.testing import TestJob
+
+        files = self.smoke_files()
+        names = list(self.modules)
+        job = TestJob(root=str(self.root), kind="smoke", name="smoke", files=tuple(files), lib=self.manifest.lib,
+                      stubs=(), records=self.records(names), timeout=max(m.timeout for m in self.manifest.modules),
+                      import_package=self.manifest.package)
+        return {
+            "actions": [action(TEST, job)],
+            "file_dep": [*files, *self.package_files()],
+            "task_dep": ["init"],  # init runs after every check:<m>, which runs after export:<m>
+            "targets": [layout.SMOKE_RESULT],
+            "uptodate": [config_changed({"files": files, "code": version(TEST)})],
+            "clean": True,
+        }
 
     def task_integration(self) -> Iterator[TaskDict]:
         """cross-module tests under tests/integration/, re-run when a module they reach changes"""

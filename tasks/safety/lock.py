@@ -18,7 +18,8 @@ from tasks.core import layout, output
 from tasks.core.errors import BuildError
 
 LOCK = layout.LOCK
-TIMEOUT_ENV = "TINYTORCH_LOCK_TIMEOUT"
+TIMEOUT_ENV = "COURSE_LOCK_TIMEOUT"
+TIMEOUT_ENV_OLD = "TINYTORCH_LOCK_TIMEOUT"  # the old name, kept as an alias
 DEFAULT_TIMEOUT = 1800.0  # a full build of the course with its tests takes minutes, not half an hour
 POLL = 0.1
 
@@ -28,8 +29,8 @@ class LockTimeout(BuildError):
 
 
 def timeout_from_env(default: float = DEFAULT_TIMEOUT) -> float:
-    """The wait limit in seconds (`TINYTORCH_LOCK_TIMEOUT`, or `default`)."""
-    raw = os.environ.get(TIMEOUT_ENV, "")
+    """The wait limit in seconds (`COURSE_LOCK_TIMEOUT`, its old name `TINYTORCH_LOCK_TIMEOUT`, or `default`)."""
+    raw = os.environ.get(TIMEOUT_ENV) or os.environ.get(TIMEOUT_ENV_OLD, "")
     try:
         return float(raw) if raw.strip() else default
     except ValueError:

@@ -4,8 +4,8 @@ Run as `python -m tasks.sandbox.runner import|pytest ...` by `tasks.sandbox.spaw
 standard library is imported up front; the result file is the only channel back.
 
 Package isolation: with `--stub`, the package and its subpackages are put in
-`sys.modules` as bare namespaces, so importing `tinytorch.core.layers` loads
-layers and what it imports, and NOT `tinytorch/__init__.py` (which would import
+`sys.modules` as bare namespaces, so importing `<pkg>.core.layers` loads
+layers and what it imports, and NOT `<pkg>/__init__.py` (which would import
 every module). A module is thereby checked and tested against its declared
 dependencies only.
 """
@@ -109,6 +109,9 @@ class _Outcomes:
         elif report.skipped and report.when == "setup":
             self.skipped += 1
 
+    def pytest_sessionstart(self, session: Any) -> None:
+        _drop_root()  # pytest's `pythonpath = ["."]` setting puts it back; the installed package has no root
+
     def pytest_collectreport(self, report: Any) -> None:
         if report.failed:
             self.errors += 1
@@ -138,7 +141,9 @@ def _failure(report: Any) -> dict[str, Any]:
         error = next((ln[1:].strip() for ln in text.splitlines() if ln.startswith("E ")), "")
         if entries:
             where = [entries[-1][0], entries[-1][1], error or "error while collecting the tests"]
-    return {"test": report.nodeid, "crash": where, "entries": entries, "text": text[-4000:]}
+    location = getattr(report, "location", None)
+    own = [location[0], (location[1] or 0) + 1] if location and location[1] is not None else []
+    return {"test": report.nodeid, "crash": where, "entries": entries, "text": text[-4000:], "location": own}
 
 
 _FRAME = re.compile(r"^(?P<path>[^\s:][^:]*\.py):(?P<line>\d+): in (?P<name>.+)$", re.MULTILINE)
@@ -183,6 +188,12 @@ def _coverage(cov: Any, path: str) -> dict[str, Any]:
     return {"percent": round(percent, 2), "statements": total, "missing": list(missing), "executed": executed}
 
 
+def _drop_root() -> None:
+    """Take the repository root (the working directory) off sys.path: the installed package will not have it."""
+    here = os.path.realpath(os.getcwd())
+    sys.path[:] = [p for p in sys.path if p and os.path.realpath(p) != here]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tasks.sandbox.runner")
     parser.add_argument("mode", choices=["import", "pytest"])
@@ -197,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     ns = parser.parse_args(argv[:split])
     rest = argv[split + 1:]
     lib = Path(ns.lib).resolve()
+    _drop_root()
     sys.path.insert(0, str(lib))
     if ns.stub:
         install_stubs(lib, ns.stub)

@@ -9,6 +9,7 @@ timeout, without printing or exiting, and maps any traceback to source lines.
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 from tasks.core import atomic, layout
 from tasks.core.errors import CheckError
 from tasks.sandbox.spawn import run_child
-from tasks.steps.export import source_line
+from tasks.steps.export import source_place
 
 
 @dataclass(frozen=True)
@@ -37,14 +38,36 @@ class CheckJob:
         return layout.at(self.root, layout.result("check", self.name))
 
 
+_FOREIGN = ("site-packages", "dist-packages")
+
+
+def foreign(path: Path) -> bool:
+    """Is `path` installed code (numpy, pytest, the standard library of a venv), wherever the venv lives?"""
+    parts = path.parts
+    if any(p in _FOREIGN for p in parts):
+        return True
+    for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix}:
+        try:
+            path.relative_to(prefix)
+            return True
+        except ValueError:
+            continue
+    return False
+
+
 def map_frames(root: Path, frames: list[list[Any]], records: dict[str, str]) -> list[str]:
-    """Traceback frames as 'file:line' strings, generated files replaced by their sources."""
+    """Traceback frames as 'file:line' strings, generated files replaced by their sources.
+
+    Installed code is left out even when the virtualenv lives inside the repository.
+    """
     cache: dict[str, dict[str, Any]] = {}
     lines: list[str] = []
     for filename, lineno, func, text in frames:
         path = Path(filename)
         if not path.is_absolute():  # pytest reports paths relative to the child's working directory, the root
             path = root / path
+        if foreign(path):
+            continue
         try:
             rel = path.resolve().relative_to(root.resolve()).as_posix()
         except ValueError:
@@ -57,9 +80,9 @@ def map_frames(root: Path, frames: list[list[Any]], records: dict[str, str]) -> 
                     cache[rel] = json.loads((root / records[rel]).read_text(encoding="utf-8"))
                 except (OSError, ValueError):
                     cache[rel] = {}
-            src_line = source_line(cache[rel], lineno)
-            if src_line is not None:
-                lines.append(f"{cache[rel]['source']}:{src_line}: in {func}: {text}")
+            place = source_place(cache[rel], lineno)
+            if place is not None:
+                lines.append(f"{place}: in {func}: {text}")
                 continue
         lines.append(f"{rel}:{lineno}: in {func}: {text}")
     return lines

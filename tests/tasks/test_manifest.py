@@ -95,7 +95,7 @@ BAD = [
     pytest.param('package:', 'extras: 1\npackage:',
                  "modules.yaml:1:1: unknown key 'extras' in the manifest; allowed keys: package, defaults, modules", id='top-level unknown key'),
     pytest.param('package:\n  name: pkg\n', 'package: pkg\n',
-                 "modules.yaml:1:10: 'package' must be a mapping with keys name, lib, got a string", id='package not a mapping'),
+                 "modules.yaml:1:10: 'package' must be a mapping with keys name, lib, files, got a string", id='package not a mapping'),
     pytest.param('  name: pkg\n', '  nmae: pkg\n',
                  "modules.yaml:2:3: unknown key 'nmae' in 'package'; did you mean 'name'?", id='package key typo'),
     pytest.param('name: pkg\n', 'name: 2pkg\n',
@@ -131,7 +131,7 @@ BAD = [
     pytest.param('    depends: [a]', '    depend: [a]',
                  "modules.yaml:11:5: unknown key 'depend' in module 'b'; did you mean 'depends'?", id='module key typo'),
     pytest.param('    depends: [a]', '    colour: red\n    depends: [a]',
-                 "modules.yaml:11:5: unknown key 'colour' in module 'b'; allowed keys: name, source, target, depends, tests, timeout, coverage", id='module unknown key'),
+                 "modules.yaml:11:5: unknown key 'colour' in module 'b'; allowed keys: name, source, target, depends, tests, timeout, coverage, public", id='module unknown key'),
     pytest.param('  - name: b\n    source: src/b.py', '  - source: src/b.py',
                  "modules.yaml:8:5: module #2 is missing 'name'; add 'name: <identifier>'", id='missing name'),
     pytest.param('    source: src/b.py\n', '',
@@ -286,3 +286,41 @@ def test_read_manifest_accepts_a_bom_and_crlf(repo: Path) -> None:
         (repo / "modules.yaml").unlink()
     assert [m.name for m in manifest.modules] == ["a", "b"]
     assert manifest.root == repo
+
+
+# -- issue 14: keys for courses of any shape -------------------------------------------------------
+ANY_COURSE = [
+    pytest.param("    tests: []\n  - name: b", "    tests: []\n    public: some\n  - name: b",
+                 "modules.yaml:8:13: module 'a': 'public' must be one of 'all', 'none', '__all__' or a list of names, "
+                 "got 'some'; e.g. 'public: [Tensor, zeros]'", id="public policy"),
+    pytest.param("  name: pkg\n", "  name: pkg\n  files: {py.typed: src/nope.typed}\n",
+                 "modules.yaml:3:21: 'files' entry 'py.typed': 'src/nope.typed' does not exist; create it or fix the path",
+                 id="extra file missing"),
+    pytest.param("  name: pkg\n", "  name: pkg\n  files: {a.py: src/notes.txt}\n",
+                 "modules.yaml:3:17: 'files': 'a.py' is also where module 'a' is exported (line 7); rename the file "
+                 "or the module's target", id="extra file on a module"),
+    pytest.param("    target: pkg.b\n", "    target: pkg.a.b\n",
+                 "modules.yaml:10:13: module 'b': target 'pkg.a.b' needs 'pkg.a' to be a package, but 'pkg.a' is the "
+                 "target of module 'a' (line 6), a file; a module and a package cannot share a name: rename one target "
+                 "(e.g. 'pkg.a.a')", id="a module that is also a package"),
+    pytest.param("package:\n  name: pkg\n", "package:\n  lib: build/lib\n",
+                 "modules.yaml:2:3: the package is not named; add 'package: {name: <import name>}' (the one place the "
+                 "package is named)", id="package not named"),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "message"), ANY_COURSE)
+def test_any_course_keys(repo: Path, old: str, new: str, message: str) -> None:
+    assert old in BASE
+    with pytest.raises(ManifestError) as info:
+        parse(BASE.replace(old, new, 1), repo)
+    assert str(info.value) == message
+
+
+def test_public_and_files_are_read(repo: Path) -> None:
+    text = BASE.replace("  name: pkg\n", "  name: pkg\n  files: {py.typed: src/notes.txt}\n").replace(
+        "    tests: []\n  - name: b", "    tests: []\n    public: [x, y]\n  - name: b")
+    m = parse(text, repo)
+    assert m.files == (("py.typed", "src/notes.txt"),)
+    assert [x.public for x in m.modules] == [("x", "y"), "all"]
+    assert m.modules[0].entry()["public"] == ["x", "y"] and "public" not in m.modules[1].entry()
