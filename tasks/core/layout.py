@@ -100,3 +100,33 @@ def suite_name(file_stem: str) -> str:
 
 def suite_task(kind: str, file_stem: str) -> str:
     return task(kind, suite_name(file_stem))
+
+
+# -- grading a class (tasks.grade, tasks.plan.grade) ----------------------------------------------------
+GRADES = f"{BUILD}/grades"  # the gradebook: the only place `doit grade` writes besides the scratch trees
+GRADE_RESULTS = f"{GRADES}/results"  # one signed result per student, keyed by what it was graded from
+GRADE_FEEDBACK = f"{GRADES}/feedback"
+GRADE_SCRATCH = f"{GRADES}/scratch"  # one scratch tree per submission while it is graded
+GRADEBOOK_FILES = ("grades.csv", "grades.json", "index.html")
+GRADEBOOK_TASK = "~gradebook"  # a subtask name no student id can take (ids start with a letter or digit)
+
+
+def gradebook_file(name: str) -> str:
+    return f"{GRADES}/{name}"
+
+
+def grade_result(student: str) -> str:
+    return f"{GRADE_RESULTS}/{student}.json"
+
+
+def grade_feedback(student: str) -> str:
+    return f"{GRADE_FEEDBACK}/{student}.md"
+
+
+def grade_scratch(student: str) -> str:
+    return f"{GRADE_SCRATCH}/{student}"
+
+
+def grade_task(student: str) -> str:
+    """'alice' -> 'grade:alice' (the gradebook itself is `grade_task(GRADEBOOK_TASK)`)."""
+    return task("grade", student)

@@ -16,10 +16,11 @@ from typing import Any
 from tasks.core import layout
 from tasks.core.errors import ManifestError, Problem, join
 from tasks.core.text import BadEncoding, closest, utf8
+from tasks.model.grading import Grading, parse_grading
 from tasks.model.graph import find_cycle
 
 MANIFEST = "modules.yaml"
-TOP_KEYS = ("package", "defaults", "modules")
+TOP_KEYS = ("package", "defaults", "modules", "grading")
 PACKAGE_KEYS = ("name", "lib")
 DEFAULT_KEYS = ("timeout", "coverage")
 MODULE_KEYS = ("name", "source", "target", "depends", "tests", "timeout", "coverage")
@@ -65,6 +66,7 @@ class Manifest:
     lib: str
     modules: tuple[Module, ...]
     root: Path = field(default=Path("."), compare=False)
+    grading: Grading = field(default_factory=Grading)  # read by `doit grade` only
 
     @property
     def by_name(self) -> dict[str, Module]:
@@ -348,9 +350,10 @@ def parse_manifest(data: Any, positions: Mapping[tuple[Any, ...], tuple[int, int
                     line = positions.get(("modules", j), (0, 0))[0]
                     ck.at(where, f"module {name!r} is listed before its dependency {dep!r} (line {line}); "
                                  f"move {dep!r} above {name!r} so the course can be taught in order")
+    grading = parse_grading(data.get("grading"), [m.name for m in modules], ck.at)
     if ck.problems:
         raise ManifestError(join(ck.problems))
-    return Manifest(package=package, lib=lib, modules=tuple(modules), root=root)
+    return Manifest(package=package, lib=lib, modules=tuple(modules), root=root, grading=grading)
 
 
 def _load_yaml(text: str, name: str, store: Path) -> tuple[Any, Any]:
