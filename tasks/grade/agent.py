@@ -45,14 +45,16 @@ def _run_doit(root: Path) -> tuple[int, str]:
     return proc.wait(), b"".join(tail)[-LOG_TAIL:].decode("utf-8", "replace")
 
 
-def _failures(result: dict[str, Any] | None) -> list[dict[str, Any]]:
+def _failures(result: dict[str, Any] | None, root: Path) -> list[dict[str, Any]]:
+    """The failures of a result file, with paths relative to the tree (as the student's repository has them)."""
+    prefix = f"{root}/"
     out = []
     for f in (result or {}).get("failures", [])[:FAILURES]:
         crash = f.get("crash") or []
         out.append({"test": str(f.get("test", "")),
-                    "message": str(crash[2]) if len(crash) > 2 and crash[2] else "",
-                    "place": f"{crash[0]}:{crash[1]}" if len(crash) > 1 and crash[0] else "",
-                    "text": str(f.get("text", ""))[-2000:]})
+                    "message": str(crash[2]).replace(prefix, "") if len(crash) > 2 and crash[2] else "",
+                    "place": f"{crash[0]}:{crash[1]}".replace(prefix, "") if len(crash) > 1 and crash[0] else "",
+                    "text": str(f.get("text", ""))[-2000:].replace(prefix, "")})
     return out
 
 
@@ -75,7 +77,7 @@ def collect(root: Path) -> dict[str, Any]:
             "passed": m["tests_passed"], "failed": m["tests_failed"], "skipped": m["tests_skipped"],
             "exported_names": len(m["exported_names"]), "exported_lines": m["exported_lines"],
             "note": (result or {}).get("note"), "exit_code": (result or {}).get("exit_code"),
-            "failures": _failures(result),
+            "failures": _failures(result, root),
         })
     integration, system = status.collect_suites(root, job)
     suites = []
@@ -83,7 +85,7 @@ def collect(root: Path) -> dict[str, Any]:
         result = status.read_json(layout.at(root, layout.result(s["kind"], layout.suite_name(Path(s["path"]).stem))))
         suites.append({"name": s["task"], "kind": s["kind"], "path": s["path"], "status": s["status"],
                        "passed": s["passed"], "failed": s["failed"], "message": (s["message"] or "")[:4000],
-                       "place": s["place"], "failures": _failures(result)})
+                       "place": s["place"], "failures": _failures(result, root)})
     return {"modules": modules, "suites": suites}
 
 
@@ -93,7 +95,7 @@ def main() -> int:
     root = Path.cwd()
     code, log = _run_doit(root)
     try:
-        body: dict[str, Any] = {**collect(root), "doit_exit": code, "log": log}
+        body: dict[str, Any] = {**collect(root), "doit_exit": code, "log": log.replace(f"{root}/", "")}
     except Exception as exc:  # a tree the build could not even read: report it, signed
         body = {"modules": [], "suites": [], "doit_exit": code, "log": log, "error": f"{type(exc).__name__}: {exc}"}
     sys.stdout.write(json.dumps({"body": body, "mac": sign(nonce, body)}) + "\n")

@@ -12,27 +12,18 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tarfile
-import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from tasks.core.text import BadEncoding, utf8
+from tasks.grade.jobs import Kind, Submission
 
-Kind = Literal["dir", "zip", "tar"]
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
 SOURCE_CAP = 1 << 20  # one module source: 1 MiB is a hundred times the largest real one
 MEMBER_CAP = 10_000  # members of one archive
-
-
-@dataclass(frozen=True)
-class Submission:
-    student: str
-    path: str  # absolute: the folder or the archive
-    kind: Kind
 
 
 @dataclass(frozen=True)
@@ -113,6 +104,9 @@ def fingerprint(sub: Submission, sources: Sequence[str]) -> str:
 
 def take(sub: Submission, sources: Sequence[str]) -> Intake:
     """Read the module sources of `sub` (see the module docstring)."""
+    import tarfile
+    import zipfile
+
     try:
         if sub.kind == "dir":
             return _take_dir(Path(sub.path), sources)
@@ -181,6 +175,8 @@ def _candidate(name: str, size: int, wanted: Sequence[str]) -> bool:
 
 
 def _zip_members(path: str, wanted: Sequence[str]) -> Iterator[_Member]:
+    import zipfile
+
     with zipfile.ZipFile(path) as zf:
         for info in zf.infolist()[: MEMBER_CAP + 1]:
             mode = (info.external_attr >> 16) & 0o170000
@@ -195,6 +191,8 @@ def _zip_members(path: str, wanted: Sequence[str]) -> Iterator[_Member]:
 
 
 def _tar_members(path: str, wanted: Sequence[str]) -> Iterator[_Member]:
+    import tarfile
+
     with tarfile.open(path) as tf:
         for count, info in enumerate(tf):
             if count > MEMBER_CAP:

@@ -23,23 +23,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from tasks.grade.jobs import Limits
+
 SKIP = {"build", ".git", ".venv", "venv", "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache",
         "node_modules", "bench", "seeds"}
 CGROUP_ROOTS = ("/sys/fs/cgroup/pids", "/sys/fs/cgroup/unified", "/sys/fs/cgroup")
 UID_BASE = 200_000  # the run's uid when the grader is root: UID_BASE + a number derived from the student
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Per-submission limits (the reliability issue's limits, applied to the whole run)."""
-
-    wall: float = 900.0  # seconds for the whole submission
-    cpu: int = 1800  # CPU seconds, per process
-    memory: int = 4 << 30  # address space, per process
-    file_size: int = 64 << 20  # largest file it can write
-    processes: int = 256  # processes at once (cgroup, or RLIMIT_NPROC for a non-root uid)
-    open_files: int = 1024
-    output: int = 1 << 20  # bytes of the run's own output kept
 
 
 @dataclass(frozen=True)
@@ -76,7 +65,8 @@ class Layers:
         if not self.cgroup and not self.uid:
             gone.append("process cap (no writable pids cgroup, and RLIMIT_NPROC counts all of this user's processes)")
         if not self.uid:
-            gone.append("separate uid (the grader is not root): the student's code can write what the grader can")
+            gone.append("separate uid (needs a root grader whose Python another uid can run): the student's code "
+                        "can write what the grader can; changes to the instructor's files are detected instead")
         return gone
 
     def as_dict(self) -> dict[str, object]:
@@ -118,7 +108,21 @@ def probe() -> Layers:
             if _works([unshare, *opts, "true"]):
                 options = opts
                 break
-    return Layers(rlimits=True, home=True, unshare=options, cgroup=_cgroup_root(), uid=os.geteuid() == 0)
+    return Layers(rlimits=True, home=True, unshare=options, cgroup=_cgroup_root(), uid=_uid_works())
+
+
+def _uid_works() -> bool:
+    """Root can run the grade as another uid only if that uid can run this interpreter (not under /root)."""
+    if os.geteuid() != 0:
+        return False
+    here = str(Path(__file__).resolve().parents[2])
+    jail = [sys.executable, "-m", "tasks.grade.jail", "--uid", str(UID_BASE), "--cpu", "10", "--memory", str(1 << 30),
+            "--file-size", "0", "--open-files", "64", "--processes", "64", "--", sys.executable, "-c", "pass"]
+    try:
+        return subprocess.run(jail, cwd="/", env={"PYTHONPATH": here}, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=20).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
 
 
 def uid_for(student: str) -> int:
@@ -126,7 +130,7 @@ def uid_for(student: str) -> int:
 
 
 # -- the scratch tree ------------------------------------------------------------------------------
-def instructor_files(root: Path, skip: Iterable[str] = ()) -> list[str]:
+def instructor_files(root: Path, skip: Iterable[str | Path] = ()) -> list[str]:
     """The instructor's files to copy (relative, '/'), leaving out generated and private folders."""
     skip_paths = {Path(p).resolve() for p in skip}
     out: list[str] = []
@@ -140,19 +144,18 @@ def instructor_files(root: Path, skip: Iterable[str] = ()) -> list[str]:
     return out
 
 
-def digest_files(root: Path, files: Iterable[str]) -> dict[str, str]:
+def digest_files(paths: Mapping[str, Path]) -> dict[str, str]:
     found = {}
-    for rel in files:
+    for rel, path in paths.items():
         try:
-            found[rel] = hashlib.sha256((root / rel).read_bytes()).hexdigest()
+            found[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
         except OSError:
             found[rel] = "missing"
     return found
 
 
-def make_scratch(instructor: Path, scratch: Path, files: Sequence[str], sources: Mapping[str, bytes],
-                 uid: int | None) -> None:
-    """A fresh scratch tree: `files` from the instructor, then `sources` (the student's) over them.
+def make_scratch(files: Mapping[str, Path], scratch: Path, sources: Mapping[str, bytes], uid: int | None) -> None:
+    """A fresh scratch tree: `files` (relative path -> the instructor's file), then `sources` (the student's).
 
     The tree belongs to the grader; only build/, HOME, TMPDIR and the module sources' folders are the
     run's (`uid`), so the instructor's tests and build cannot be changed by the student's code.
@@ -160,10 +163,10 @@ def make_scratch(instructor: Path, scratch: Path, files: Sequence[str], sources:
     if scratch.exists():
         shutil.rmtree(scratch)
     scratch.mkdir(parents=True)
-    for rel in files:
+    for rel, origin in files.items():
         dest = scratch / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(instructor / rel, dest)
+        shutil.copyfile(origin, dest)
     for rel, data in sources.items():
         dest = scratch / rel
         dest.parent.mkdir(parents=True, exist_ok=True)

@@ -65,6 +65,8 @@ def module_row(m: Mapping[str, Any], grades: Mapping[str, Grade], run_timed_out:
             return row("timeout", _first_line(test["message"]))
         if m.get("exit_code") == 5 or "no tests collected" in (test["message"] or ""):
             return row("failing", "no tests collected")
+        if m.get("passed") is None:  # pytest itself died (a limit hit) before it could count
+            return row("error", _first_line(test["message"]))
         if _todo(failures, passed):
             return row("todo", f"not written yet: {failed} of {passed + failed} tests reach NotImplementedError")
         return row("failing", f"{failed} of {passed + failed} tests failed" +

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from tasks.plan.grade import Grade
 from tasks.plan.pipeline import Pipeline
 from tasks.plan.release import Release
 from tasks.plan.reports import Reports
@@ -12,13 +13,14 @@ from tasks.plan.reports import Reports
 
 @dataclass(frozen=True)
 class Plan:
-    """Every task creator of one course: the development loop, the release, the reports."""
+    """Every task creator of one course: the development loop, the release, the reports, grading."""
 
     pipeline: Pipeline
     release: Release
     reports: Reports
+    grade: Grade
 
     @classmethod
     def load(cls, root: Path) -> Plan:
         pipeline = Pipeline.load(root)
-        return cls(pipeline, Release(pipeline), Reports(pipeline))
+        return cls(pipeline, Release(pipeline), Reports(pipeline), Grade(pipeline))
