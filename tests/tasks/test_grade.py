@@ -109,11 +109,11 @@ class Class:
         self.reference = tmp / "reference"
         shutil.copytree(c.root / "modules", self.reference / "modules")
 
-    def student(self, name: str, edits: dict[str, tuple[str, str]] | None = None) -> Path:
-        """A folder submission: the reference sources with `edits` (path -> (old, new); old '' appends)."""
+    def student(self, name: str, *edits: tuple[str, str, str]) -> Path:
+        """A folder submission: the reference sources with `edits` ((path, old, new); old '' appends)."""
         dest = self.subs / name
         shutil.copytree(self.reference, dest)
-        for rel, (old, new) in (edits or {}).items():
+        for rel, old, new in edits:
             text = (dest / rel).read_text(encoding="utf-8")
             assert old in text, (old, rel)
             (dest / rel).write_text(text + new if not old else text.replace(old, new, 1), encoding="utf-8")
@@ -154,15 +154,16 @@ STUB = 'raise NotImplementedError("write add")'
 def graded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Class, Run]]:
     k = Class(tmp_path_factory.mktemp("grade"))
     k.student("alice")
-    _zip(k.student("bob", {OPS: (MUL, "return Value(a.x + b.x)")}), k.subs / "bob.zip")
+    _zip(k.student("bob", (OPS, MUL, "return Value(a.x + b.x)")), k.subs / "bob.zip")
     shutil.rmtree(k.subs / "bob")
-    _tar(k.student("carol", {OPS: ("return Value(a.x + b.x)", STUB)}), k.subs / "carol.tar.gz")
+    _tar(k.student("carol", (OPS, "return Value(a.x + b.x)", 'raise NotImplementedError("write add")'),
+                   (OPS, MUL, 'raise NotImplementedError("write mul")')), k.subs / "carol.tar.gz")
     shutil.rmtree(k.subs / "carol")
     (k.student("dave") / LEAF).unlink()
-    k.student("erin", {OPS: (MUL, "while True:\n        pass")})
-    k.student("frank", {LEAF: ("", FORGE)})
-    k.student("gina", {CORE: ("", TAMPER_TESTS)})
-    k.student("hank", {LEAF: ('def double(v: Value) -> Value:\n    """2 * v"""\n    return Value(2 * v.x)', "")})
+    k.student("erin", (OPS, MUL, "while True:\n        pass"))
+    k.student("frank", (LEAF, "", FORGE))
+    k.student("gina", (CORE, "", TAMPER_TESTS))
+    k.student("hank", (LEAF, 'def double(v: Value) -> Value:\n    """2 * v"""\n    return Value(2 * v.x)', ""))
     (k.subs / "ivan").mkdir()
     (k.subs / "ivan" / "notes.txt").write_text("my homework\n")
     _zip(k.reference, k.subs / "judy.zip", {"../escape.py": b"print('out')\n"})
@@ -173,8 +174,8 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Class, Ru
     (leo / LEAF).write_bytes((leo / LEAF).read_bytes() + b"#" * (2 << 20))
     mia = k.student("mia")
     (mia / OPS).write_bytes((mia / OPS).read_bytes().replace(b"a + b", b"a \xe9 b"))
-    k.student("nick", {LEAF: ('def double(v: Value) -> Value:\n    """2 * v"""\n    return Value(2 * v.x)', FORK)})
-    k.student("olga", {LEAF: ('def double(v: Value) -> Value:\n    """2 * v"""\n    return Value(2 * v.x)', PRINT)})
+    k.student("nick", (LEAF, 'def double(v: Value) -> Value:\n    """2 * v"""\n    return Value(2 * v.x)', FORK))
+    k.student("olga", (LEAF, 'def double(v: Value) -> Value:\n    """2 * v"""\n    return Value(2 * v.x)', PRINT))
     (k.subs / "not an id!").mkdir()
     yield k, k.grade()
 
@@ -192,15 +193,12 @@ def test_every_status_has_its_exact_gradebook_rows(graded: tuple[Class, Run]) ->
                                     "tests/unit/test_model.py::test_model")
     assert rows["bob", "integration:ops_model"] == ("error", "0", "0", "",
                                                     "not run (blocked): a module it needs does not pass")
-    assert rows["carol", "ops"] == ("todo", "2", "3", "0",
-                                    "not written yet: 1 of 3 tests reach NotImplementedError")[:0] or True
     assert rows["erin", "ops"][0] == "timeout"
     assert rows["erin", "ops"][4].startswith("tests/unit/test_ops.py:1: test:ops: the tests did not finish within 8 s")
     assert run.student("frank") == {item: "tampered" for item in ("core", "ops", "model", "leaf", *SUITES)}
+    # it forged once per process that imported it: check:leaf, test:leaf, integration:leaf_core, system:package
     assert rows["frank", "core"][4] == ("the result channel was written to by the submission's code "
-                                        "(1 unsigned or forged message); its results are not trusted")
-    assert rows["hank", "leaf"] == ("failing", "0", "0", "0", "no tests collected")[:0] or rows["hank", "leaf"][0] in (
-        "failing", "error")
+                                        "(4 unsigned or forged messages); its results are not trusted")
 
 
 def test_todo_is_a_stub_that_raises_not_implemented(graded: tuple[Class, Run]) -> None:
@@ -237,7 +235,7 @@ def test_bad_input_is_reported_and_the_rest_is_graded(graded: tuple[Class, Run])
     assert rows["leo", "leaf"] == ("error", "0", "0", "0",
                                    f"{LEAF}: {size} bytes, over the 1048576 byte limit for a module source")
     assert rows["leo", "ops"][0] == "done"
-    line = (graded[0].reference / OPS).read_text().splitlines().index("    return Value(a.x + b.x)") + 1
+    line = (graded[0].reference / OPS).read_text().splitlines().index('    """a + b"""') + 1
     assert rows["mia", "ops"] == ("error", "0", "0", "0",
                                   f"{OPS}:{line}: not valid UTF-8 (byte 0xe9); save the file as UTF-8")
     assert rows["not an id!", ""] == ("error", "0", "0", "", "not an id!: 'not an id!' is not a usable student id "
@@ -246,8 +244,10 @@ def test_bad_input_is_reported_and_the_rest_is_graded(graded: tuple[Class, Run])
 
 def test_hostile_code_is_contained_and_marked(graded: tuple[Class, Run]) -> None:
     _, run = graded
-    assert run.rows["nick", "leaf"][0] in ("failing", "error", "timeout")  # the fork bomb hit the process cap
-    assert run.rows["olga", "leaf"][0] in ("error", "timeout")  # the file-size limit or the time limit
+    assert run.rows["nick", "leaf"][0] in ("failing", "error", "timeout"), run.rows["nick", "leaf"]
+    # printing without end: a write past the file-size limit fails the test, or the time limit stops it
+    assert run.rows["olga", "leaf"][0] in ("failing", "timeout"), run.rows["olga", "leaf"]
+    assert run.rows["hank", "leaf"] == ("failing", "0", "1", "0", "1 of 1 tests failed; first: tests/unit/test_leaf.py")
     for student in ("nick", "olga"):
         assert run.rows[student, "core"][0] == "done", "a hostile module must not spoil the others"
     assert not list(Path(graded[0].course.root, "build/grades/scratch").glob("*")), "scratch trees are removed"
@@ -256,7 +256,7 @@ def test_hostile_code_is_contained_and_marked(graded: tuple[Class, Run]) -> None
 def test_feedback_shows_visible_tests_in_full_and_hidden_tests_by_name(graded: tuple[Class, Run]) -> None:
     k, _ = graded
     text = k.course.read("build/grades/feedback/bob.md")
-    assert "### tests/unit/test_ops.py::test_mul\n\nat `tests/unit/test_ops.py:10`: assert 2.0 == 8.0" in text
+    assert "### tests/unit/test_ops.py::test_mul\n\nat `tests/unit/test_ops.py:10`: assert 6.0 == 8.0" in text
     assert "- hidden test failed: `test_mul_negative`" in text
     assert "assert mul(Value(-2), Value(3))" not in text, "a hidden test's code leaked into the feedback"
 
@@ -276,7 +276,7 @@ def test_grades_json_has_a_schema_version_and_a_summary(graded: tuple[Class, Run
 def test_a_resubmission_regrades_only_that_student(tmp_path: Path) -> None:
     k = Class(tmp_path)
     k.student("alice")
-    k.student("bob", {OPS: (MUL, "return Value(a.x + b.x)")})
+    k.student("bob", (OPS, MUL, "return Value(a.x + b.x)"))
     first = k.grade()
     assert sorted(first.ran) == ["grade:alice", "grade:bob", "grade:~gradebook"]
     assert first.rows["bob", "ops"][0] == "failing"
@@ -296,7 +296,7 @@ def test_grading_on_a_dask_local_cluster_gives_the_same_rows(tmp_path: Path) -> 
     distributed = pytest.importorskip("distributed", reason="the [grade] extra (dask[distributed]) is not installed")
     k = Class(tmp_path)
     k.student("alice")
-    k.student("bob", {OPS: (MUL, "return Value(a.x + b.x)")})
+    k.student("bob", (OPS, MUL, "return Value(a.x + b.x)"))
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
                                   scheduler_port=0) as cluster:
         run = k.grade("--scheduler", cluster.scheduler_address)
