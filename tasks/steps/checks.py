@@ -15,8 +15,8 @@ from typing import Any
 
 from tasks.core import atomic, layout
 from tasks.core.errors import CheckError
-from tasks.steps.export import source_line
 from tasks.sandbox.spawn import run_child
+from tasks.steps.export import source_line
 
 
 @dataclass(frozen=True)

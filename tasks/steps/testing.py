@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from tasks.core import atomic, layout
-from tasks.steps.checks import map_frames
 from tasks.core.errors import CheckError
-from tasks.steps.export import source_line
 from tasks.sandbox.spawn import run_child
+from tasks.steps.checks import map_frames
+from tasks.steps.export import source_line
 
 Kind = Literal["test", "integration", "system"]
 
