@@ -21,7 +21,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 from bench.courses import REPO, copy_real, manifest_modules
 
@@ -44,7 +43,7 @@ def stub(text: str) -> str:
         start = first.end_lineno if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) \
             else first.lineno - 1
         end = node.end_lineno or start
-        if start is None or start >= end:
+        if start is None or end is None or start >= end:
             continue
         indent = " " * (node.col_offset + 4)
         lines[start:end] = [f"{indent}raise NotImplementedError\n"]
@@ -54,7 +53,7 @@ def stub(text: str) -> str:
 def make_class(course: Path, dest: Path, count: int) -> dict[str, str]:
     """`count` submissions under `dest`, a mix of kinds; student -> kind."""
     mods = manifest_modules(course)
-    sources = [str(m["source"]) for m in mods.values()]  # type: ignore[index]
+    sources = [str(m["source"]) for m in mods.values()]
     kinds = ["complete", "partial", "wrong", "complete", "partial", *HOSTILE, "complete", "wrong"]
     made: dict[str, str] = {}
     for i in range(count):
@@ -112,10 +111,10 @@ def main(argv: list[str] | None = None) -> int:
         for workers in (1, 2):
             shutil.rmtree(course / "build" / "grades", ignore_errors=True)
             with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                              dashboard_address=None) as cluster:
+                              dashboard_address=None) as cluster:  # type: ignore[no-untyped-call]
                 rows.append((f"LocalCluster {workers} worker{'s' if workers > 1 else ''}",
                              grade(course, subs, cluster.scheduler_address)[0], args.count))
-        changed = subs / "s000" / str(next(iter(manifest_modules(course).values()))["source"])  # type: ignore[index]
+        changed = subs / "s000" / str(next(iter(manifest_modules(course).values()))["source"])
         changed.write_text(changed.read_text(encoding="utf-8") + "\n# a resubmission\n", encoding="utf-8")
         rows.append(("regrade after one resubmission (local pool)", grade(course, subs)[0], 1))
         book = json.loads((course / "build/grades/grades.json").read_text(encoding="utf-8"))

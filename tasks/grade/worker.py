@@ -80,7 +80,7 @@ def grade(job: GradeJob, layers: Layers) -> dict[str, Any]:
     root = Path(job.root)
     scratch = layout.at(root, layout.grade_scratch(job.student))
     sources = dict(taken.sources)
-    for name, src, target in job.modules:
+    for _, src, target in job.modules:
         if src in taken.problems:
             sources[src] = placeholder(target, taken.problems[src])
     uid = isolate.uid_for(job.student) if layers.uid else None

@@ -50,7 +50,6 @@ class Grade:
     @task_params(PARAMS)  # type: ignore[untyped-decorator]
     def task_grade(self, submissions: str, scheduler: str) -> Iterator[TaskDict]:
         """grade every submission in --submissions DIR in isolation; gradebook under build/grades"""
-        gradebook = layout.grade_task(layout.GRADEBOOK_TASK)
         if not submissions:
             yield {"name": layout.GRADEBOOK_TASK, "actions": [(fail, [
                 "doit grade needs the folder of submissions: doit grade --submissions DIR "
