@@ -62,11 +62,13 @@ def collect(root: Path) -> dict[str, Any]:
     """What the build left in `root`, read through the status model (`tasks.reports.status`)."""
     from tasks.core import layout
     from tasks.model.manifest import read_manifest
-    from tasks.plan.pipeline import Pipeline
-    from tasks.plan.reports import report_job
     from tasks.reports import status
+    from tasks.steps.export import module_path
 
-    job = report_job(Pipeline(root, read_manifest(root)))
+    manifest = read_manifest(root)
+    entries = tuple(status.Entry(m.name, i, m.source, m.target, module_path(Path(manifest.lib), m.target).as_posix(),
+                                 m.depends, m.tests) for i, m in enumerate(manifest.modules, start=1))
+    job = status.ReportJob(str(root), manifest.package, entries, tuple((m.target, m.name) for m in manifest.modules))
     modules = []
     for m in status.collect_modules(root, job.entries, details=True):
         result = status.read_json(layout.at(root, layout.result("test", m["name"])))

@@ -79,7 +79,8 @@ class Batch:
 
             # spawn, not fork: the doit process has threads (this batch's callbacks, the progress bar)
             self._pool = ProcessPoolExecutor(max_workers=min(len(todo), os.cpu_count() or 1),
-                                             mp_context=multiprocessing.get_context("spawn"))
+                                             mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_die_with_parent)
             for j in todo:
                 self._pool.submit(grade, j, self.layers).add_done_callback(self._finisher(j))
 
@@ -117,6 +118,13 @@ class Batch:
         assert found is not None
         return found
 
+    def abort(self) -> None:
+        """Stop now (Ctrl-C, SIGTERM): kill the pool's processes; each run dies with its grader (PDEATHSIG)."""
+        if self._pool is not None:
+            for proc in list(getattr(self._pool, "_processes", {}).values()):
+                proc.kill()
+        self.close()
+
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
@@ -124,6 +132,17 @@ class Batch:
             self._pool.shutdown(wait=False, cancel_futures=True)
         if self._client is not None:
             self._client.close()
+
+
+def _die_with_parent() -> None:
+    """A pool process dies with the doit process that started it (then its runs die with it)."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _progress(total: int, scheduler: str) -> Any:
@@ -158,7 +177,14 @@ def finish_batch() -> Layers:
 
 def collect(job: GradeJob, jobs: Sequence[GradeJob], scheduler: str) -> dict[str, Any]:
     """The action of `grade:<student>`: its result, graded in this run's batch if it is not current."""
-    return {"status": [r["status"] for r in batch(jobs, scheduler).wait(job.student)["rows"]]}
+    global _batch
+    current = batch(jobs, scheduler)
+    try:
+        return {"status": [r["status"] for r in current.wait(job.student)["rows"]]}
+    except (KeyboardInterrupt, SystemExit):  # what finished is saved; stop the rest now, the next run resumes
+        current.abort()
+        _batch = None
+        raise
 
 
 def result_path(root: str, student: str) -> Path:

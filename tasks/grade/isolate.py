@@ -23,9 +23,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from tasks.core import layout
 from tasks.grade.jobs import Limits
 
-SKIP = {"build", ".git", ".venv", "venv", "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache",
+SKIP = {layout.BUILD, ".git", ".venv", "venv", "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache",
         "node_modules", "bench", "seeds"}
 CGROUP_ROOTS = ("/sys/fs/cgroup/pids", "/sys/fs/cgroup/unified", "/sys/fs/cgroup")
 UID_BASE = 200_000  # the run's uid when the grader is root: UID_BASE + a number derived from the student
@@ -96,6 +97,17 @@ def _cgroup_root() -> str:
     return ""
 
 
+def sweep_cgroups(root: str) -> None:
+    """Remove the empty cgroups of grading runs whose grader died (a cgroup cannot remove itself)."""
+    for path in Path(root).glob("grade-*") if root else ():
+        try:
+            alive = Path(path, "cgroup.procs").read_text().split()
+            if not alive:
+                path.rmdir()
+        except OSError:
+            pass
+
+
 def probe() -> Layers:
     """Try each layer once on this machine."""
     unshare = shutil.which("unshare")
@@ -108,7 +120,9 @@ def probe() -> Layers:
             if _works([unshare, *opts, "true"]):
                 options = opts
                 break
-    return Layers(rlimits=True, home=True, unshare=options, cgroup=_cgroup_root(), uid=_uid_works())
+    cgroup = _cgroup_root()
+    sweep_cgroups(cgroup)
+    return Layers(rlimits=True, home=True, unshare=options, cgroup=cgroup, uid=_uid_works())
 
 
 def _uid_works() -> bool:
@@ -116,8 +130,8 @@ def _uid_works() -> bool:
     if os.geteuid() != 0:
         return False
     here = str(Path(__file__).resolve().parents[2])
-    jail = [sys.executable, "-m", "tasks.grade.jail", "--uid", str(UID_BASE), "--cpu", "10", "--memory", str(1 << 30),
-            "--file-size", "0", "--open-files", "64", "--processes", "64", "--", sys.executable, "-c", "pass"]
+    jail = [sys.executable, "-m", "tasks.grade.jail", "--uid", str(UID_BASE), "--processes", "64", "--",
+            sys.executable, "-c", "pass"]
     try:
         return subprocess.run(jail, cwd="/", env={"PYTHONPATH": here}, stdin=subprocess.DEVNULL,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=20).returncode == 0
@@ -171,7 +185,7 @@ def make_scratch(files: Mapping[str, Path], scratch: Path, sources: Mapping[str,
         dest = scratch / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_bytes(data)
-    own = [scratch / "build", scratch / ".home", scratch / ".tmp"]
+    own = [layout.at(scratch, layout.BUILD), scratch / ".home", scratch / ".tmp"]
     for d in own:
         d.mkdir(exist_ok=True)
     if uid is not None:
@@ -235,10 +249,12 @@ def run(cmd: Sequence[str], scratch: Path, env: Mapping[str, str], stdin: bytes,
         limits: Limits, name: str, uid: int | None) -> Ran:
     """Run `cmd` in `scratch` inside every active layer; keep at most `limits.output` bytes of its stdout."""
     cgroup = _make_cgroup(layers.cgroup, f"grade-{name}-{os.getpid()}", limits)
-    jail = [sys.executable, "-m", "tasks.grade.jail", "--cgroup", cgroup, "--uid", str(-1 if uid is None else uid),
-            "--cpu", str(limits.cpu), "--memory", str(limits.memory), "--file-size", str(limits.file_size),
-            "--open-files", str(limits.open_files), "--processes", str(limits.processes), "--", *cmd]
-    full = [shutil.which("unshare") or "unshare", *layers.unshare, *jail] if layers.unshare else jail
+    jail = [sys.executable, "-m", "tasks.grade.jail"]
+    inner = [*jail, "--uid", str(-1 if uid is None else uid), "--processes", str(limits.processes), "--", *cmd]
+    outer = [*jail, "--pdeathsig", "--cgroup", cgroup, "--cpu", str(limits.cpu), "--memory", str(limits.memory),
+             "--file-size", str(limits.file_size), "--open-files", str(limits.open_files), "--"]
+    full = [*outer, shutil.which("unshare") or "unshare", *layers.unshare, *inner] if layers.unshare else \
+        [*outer, *inner]
     start = time.monotonic()
     # no preexec_fn (unsafe beside threads, as in a Dask worker): the jail sets the limits, then execs
     proc = subprocess.Popen(full, cwd=scratch, env=dict(env), stdin=subprocess.PIPE, stdout=subprocess.PIPE,

@@ -55,7 +55,7 @@ def parse_grading(data: Any, modules: Sequence[str], report: Report) -> Grading:
         at = where + ("points", name)
         if name not in modules:
             near = closest(str(name), modules)
-            report(at, f"'points' names {name!r}, which is not a module" + (f"; did you mean {near!r}?" if near else ""))
+            report(where + ("points", ("key", name)), f"'points' names {name!r}, which is not a module" + (f"; did you mean {near!r}?" if near else ""))
         elif isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             report(at, f"points of {name!r} must be a number >= 0, got {value!r}")
         else:

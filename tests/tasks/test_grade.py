@@ -9,9 +9,12 @@ import json
 import os
 import re
 import shutil
+import signal
 import struct
 import subprocess
+import sys
 import tarfile
+import time
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -290,6 +293,45 @@ def test_a_resubmission_regrades_only_that_student(tmp_path: Path) -> None:
     assert fixed.rows["bob", "ops"][0] == "done"
     k.course.edit("tests/unit/test_ops.py", "== -6.0", "== -6.0  # fixed")  # a hidden test changes
     assert sorted(k.grade().ran) == ["grade:alice", "grade:bob", "grade:~gradebook"]
+
+
+def _processes_under(folder: Path) -> list[int]:
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if os.readlink(f"/proc/{pid}/cwd").startswith(str(folder)):
+                found.append(int(pid))
+        except OSError:
+            pass
+    return found
+
+
+def test_an_interrupted_grade_leaves_nothing_running_and_resumes(tmp_path: Path) -> None:
+    k = Class(tmp_path)
+    k.student("alice")
+    k.student("erin", (OPS, MUL, "while True:\n        pass"))  # hangs: still running when interrupted
+    k.student("zoe")
+    env = {**os.environ, "PYTHONPATH": str(k.course.build_system), "NO_COLOR": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "doit", "grade", "--submissions", str(k.subs)], cwd=k.course.root,
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = k.course.path("build/grades/results/alice.json")
+    deadline = time.monotonic() + 120
+    while not first.exists():
+        assert time.monotonic() < deadline and proc.poll() is None, "alice was never graded"
+        time.sleep(0.2)
+    assert not k.course.path("build/grades/results/erin.json").exists()
+    proc.send_signal(signal.SIGINT)  # to doit alone: its pool, and each run, must die with it
+    assert proc.wait(timeout=30) != 0
+    deadline = time.monotonic() + 10
+    while _processes_under(tmp_path) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _processes_under(tmp_path) == []
+    graded_at = first.stat().st_mtime_ns
+    run = k.grade()
+    assert first.stat().st_mtime_ns == graded_at, "alice was graded again"
+    assert run.rows["alice", "ops"][0] == "done"
+    assert run.rows["erin", "ops"][0] == "timeout"
+    assert run.rows["zoe", "ops"][0] == "done"
 
 
 def test_grading_on_a_dask_local_cluster_gives_the_same_rows(tmp_path: Path) -> None:
