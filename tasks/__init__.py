@@ -12,17 +12,19 @@ Layers, lowest first; a module imports only from its own layer or lower ones
   steps/    sources -> export (nbdev) -> checks, testing, suites -> assemble (__init__);
             notebooks
   release/  api snapshot and compatibility, wheel, verify
+  student/  the student edition: tree (stubs, visible tests, record, README) -> proofs
+            (builds, reached, leaks) -> edition (atomic tree, archive); progress; update
   reports/  status (the one status model) -> schema, pages, picture, report; console
             (doit's reporter: reads status only)
   safety/   lock, interrupts, recovery, guards (what dodo.py sets up before doit runs)
   grade/    `doit grade`: jobs (records) -> intake (submissions, safely) -> isolate, jail
             (scratch tree, limits, namespaces) -> agent (the run inside, signed result) ->
             verdict, worker (trusted side) -> executors (pool, Dask), gradebook
-  plan/     task creators: pipeline, release, reports, grade, with actions (the lazy action
+  plan/     task creators: pipeline, release, student, reports, grade, with actions (the lazy action
             helper); Plan bundles them for dodo.py
 
 Data flows one way: modules.yaml -> model.Manifest -> plan (task dicts with plain-data
 jobs) -> doit -> step actions -> files under build/ -> reports.status -> pages, console.
 """
 
-LAYERS = ("core", "tools", "model", "sandbox", "steps", "release", "reports", "safety", "grade", "plan")
+LAYERS = ("core", "tools", "model", "sandbox", "steps", "release", "student", "reports", "safety", "grade", "plan")

@@ -25,7 +25,6 @@ CSV_FIELDS = ("student", "item", "kind", "status", "passed", "total", "points", 
 COLOURS = {"done": ("#2e7d32", "#ffffff"), "failing": ("#c62828", "#ffffff"), "todo": ("#e0e0e0", "#212121"),
            "error": ("#6a1b9a", "#ffffff"), "timeout": ("#ef6c00", "#000000"), "tampered": ("#000000", "#ffeb3b"),
            "missing": ("#ffffff", "#757575")}
-HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 _TEST_DEF = re.compile(r"^\s*(?:async\s+)?def\s+(test\w*)|^\s*class\s+(Test\w*)", re.MULTILINE)
 
 
@@ -40,6 +39,8 @@ class Gradebook(TypedDict):
 
 def hidden_tests(root: Path, files: Sequence[str]) -> set[str]:
     """`file::name` of each test defined inside a hidden-tests region (the student edition's markers)."""
+    from tasks.steps.regions import BEGIN_HIDDEN, END_HIDDEN, marker
+
     found: set[str] = set()
     for rel in files:
         try:
@@ -48,9 +49,10 @@ def hidden_tests(root: Path, files: Sequence[str]) -> set[str]:
             continue
         inside = False
         for line in text.splitlines():
-            if HIDDEN_BEGIN in line:
+            kind = marker(line)
+            if kind == BEGIN_HIDDEN:
                 inside = True
-            elif HIDDEN_END in line:
+            elif kind == END_HIDDEN:
                 inside = False
             elif inside and (m := _TEST_DEF.match(line)):
                 found.add(f"{rel}::{m.group(1) or m.group(2)}")

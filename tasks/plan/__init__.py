@@ -9,18 +9,21 @@ from tasks.plan.grade import Grade
 from tasks.plan.pipeline import Pipeline
 from tasks.plan.release import Release
 from tasks.plan.reports import Reports
+from tasks.plan.student import Student
 
 
 @dataclass(frozen=True)
 class Plan:
-    """Every task creator of one course: the development loop, the release, the reports, grading."""
+    """Every task creator of one course: the development loop, the release, the student edition, the reports,
+    grading."""
 
     pipeline: Pipeline
     release: Release
     reports: Reports
+    student: Student
     grade: Grade
 
     @classmethod
     def load(cls, root: Path) -> Plan:
         pipeline = Pipeline.load(root)
-        return cls(pipeline, Release(pipeline), Reports(pipeline), Grade(pipeline))
+        return cls(pipeline, Release(pipeline), Reports(pipeline), Student(pipeline), Grade(pipeline))
