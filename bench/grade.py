@@ -3,9 +3,9 @@
     .venv/bin/python -m bench.grade                 # 40 submissions: local pool, LocalCluster 1 and 2 workers
     .venv/bin/python -m bench.grade --count 8       # a smaller class
 
-Submissions are made from the reference sources (the student edition is not used yet):
-complete, partly done (some modules' functions stubbed with NotImplementedError), wrong in
-one module, hanging, printing 100 MB, forking without end, deleting the tests. Everything runs
+Submissions are made from the reference and from the student edition (`doit student`):
+complete, partly done (the later half of the modules as the student edition ships them),
+wrong in one module, hanging, printing 100 MB, forking without end, deleting the tests. Everything runs
 in a temporary directory; results go to build/bench/grade.json. Not part of CI.
 """
 
@@ -50,7 +50,7 @@ def stub(text: str) -> str:
     return "".join(lines)
 
 
-def make_class(course: Path, dest: Path, count: int) -> dict[str, str]:
+def make_class(course: Path, dest: Path, count: int, edition: Path | None = None) -> dict[str, str]:
     """`count` submissions under `dest`, a mix of kinds; student -> kind."""
     mods = manifest_modules(course)
     sources = [str(m["source"]) for m in mods.values()]
@@ -67,7 +67,10 @@ def make_class(course: Path, dest: Path, count: int) -> dict[str, str]:
         if kind == "partial":
             for src in sources[len(sources) // 2:]:
                 p = dest / student / src
-                p.write_text(stub(p.read_text(encoding="utf-8")), encoding="utf-8")
+                if edition is not None and (edition / src).exists():
+                    shutil.copyfile(edition / src, p)
+                else:
+                    p.write_text(stub(p.read_text(encoding="utf-8")), encoding="utf-8")
         elif kind == "wrong":
             target.write_text(text.replace(" + ", " - ", 3), encoding="utf-8")
         elif kind in HOSTILE:
@@ -103,7 +106,12 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-grade-") as tmp:
         course = copy_real(Path(tmp) / "course").root
         subs = Path(tmp) / "submissions"
-        kinds = make_class(course, subs, args.count)
+        subprocess.run([PY, "-m", "doit", "student"], cwd=course, capture_output=True)
+        edition = Path(tmp) / "student"
+        if (course / "build" / "student").is_dir():
+            shutil.move(course / "build" / "student", edition)
+        shutil.rmtree(course / "build", ignore_errors=True)
+        kinds = make_class(course, subs, args.count, edition if edition.is_dir() else None)
         single = one_build(course)
         shutil.rmtree(course / "build")
         seconds, summary = grade(course, subs)
