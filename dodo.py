@@ -49,3 +49,6 @@ task_student = _plan.student.task_student
 # reports: they read the results on disk and re-run nothing (tasks/plan/reports.py)
 task_report = _plan.reports.task_report
 task_graph = _plan.reports.task_graph
+
+# grading a class: `doit grade --submissions DIR [--scheduler ADDRESS]` (tasks/plan/grade.py)
+task_grade = _plan.grade.task_grade

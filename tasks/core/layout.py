@@ -119,3 +119,33 @@ def student_archive(package: str, version: str) -> str:
 def student_coverage(name: str) -> str:
     """Coverage of the reference module under its visible tests (proof (c) of `doit student`)."""
     return f"{COVERAGE}/student-{name}.coverage"
+
+
+# -- grading a class (tasks.grade, tasks.plan.grade) ----------------------------------------------------
+GRADES = f"{BUILD}/grades"  # the gradebook: the only place `doit grade` writes besides the scratch trees
+GRADE_RESULTS = f"{GRADES}/results"  # one signed result per student, keyed by what it was graded from
+GRADE_FEEDBACK = f"{GRADES}/feedback"
+GRADE_SCRATCH = f"{GRADES}/scratch"  # one scratch tree per submission while it is graded
+GRADEBOOK_FILES = ("grades.csv", "grades.json", "index.html")
+GRADEBOOK_TASK = "~gradebook"  # a subtask name no student id can take (ids start with a letter or digit)
+
+
+def gradebook_file(name: str) -> str:
+    return f"{GRADES}/{name}"
+
+
+def grade_result(student: str) -> str:
+    return f"{GRADE_RESULTS}/{student}.json"
+
+
+def grade_feedback(student: str) -> str:
+    return f"{GRADE_FEEDBACK}/{student}.md"
+
+
+def grade_scratch(student: str) -> str:
+    return f"{GRADE_SCRATCH}/{student}"
+
+
+def grade_task(student: str) -> str:
+    """'alice' -> 'grade:alice' (the gradebook itself is `grade_task(GRADEBOOK_TASK)`)."""
+    return task("grade", student)

@@ -17,10 +17,11 @@ from tasks.core import layout
 from tasks.core.errors import ManifestError, Problem, join
 from tasks.core.text import BadEncoding, closest, utf8
 from tasks.model.extras import Public, check_collisions, check_files, check_public
+from tasks.model.grading import Grading, parse_grading
 from tasks.model.graph import find_cycle
 
 MANIFEST = "modules.yaml"
-TOP_KEYS = ("package", "defaults", "modules")
+TOP_KEYS = ("package", "defaults", "modules", "grading")
 PACKAGE_KEYS = ("name", "lib", "files")
 DEFAULT_KEYS = ("timeout", "coverage")
 MODULE_KEYS = ("name", "source", "target", "depends", "tests", "timeout", "coverage", "public")
@@ -70,6 +71,7 @@ class Manifest:
     modules: tuple[Module, ...]
     root: Path = field(default=Path("."), compare=False)
     files: tuple[tuple[str, str], ...] = ()  # (path inside the package, repository file) copied as is
+    grading: Grading = field(default_factory=Grading)  # read by `doit grade` only
 
     @property
     def by_name(self) -> dict[str, Module]:
@@ -362,9 +364,10 @@ def parse_manifest(data: Any, positions: Mapping[tuple[Any, ...], tuple[int, int
                                  f"move {dep!r} above {name!r} so the course can be taught in order")
     index = {m["name"]: i for i, m in enumerate(raw) if isinstance(m, dict) and isinstance(m.get("name"), str)}
     check_collisions([(m.name, m.target, index[m.name]) for m in modules], files, package, positions, ck.at)
+    grading = parse_grading(data.get("grading"), [m.name for m in modules], ck.at)
     if ck.problems:
         raise ManifestError(join(ck.problems))
-    return Manifest(package=package, lib=lib, modules=tuple(modules), root=root, files=files)
+    return Manifest(package=package, lib=lib, modules=tuple(modules), root=root, files=files, grading=grading)
 
 
 def _check_source_file(ck: _Checker, root: Path, value: Any, where: tuple[Any, ...], what: str) -> str | None:

@@ -89,11 +89,11 @@ BAD = [
     pytest.param(None, '# nothing here\n',
                  "modules.yaml:1:1: the manifest is empty; declare the course under 'modules:' (see README, 'The manifest')", id='comment only'),
     pytest.param(None, '- a\n- b\n',
-                 'modules.yaml:1:1: the manifest must be a mapping with keys package, defaults, modules; got a list', id='not a mapping'),
+                 'modules.yaml:1:1: the manifest must be a mapping with keys package, defaults, modules, grading; got a list', id='not a mapping'),
     pytest.param('modules:', 'module:',
                  "modules.yaml:1:1: no modules declared; add a list under 'modules:' with at least one entry (name, source, target)\nmodules.yaml:3:1: unknown key 'module' in the manifest; did you mean 'modules'?", id='top-level typo'),
     pytest.param('package:', 'extras: 1\npackage:',
-                 "modules.yaml:1:1: unknown key 'extras' in the manifest; allowed keys: package, defaults, modules", id='top-level unknown key'),
+                 "modules.yaml:1:1: unknown key 'extras' in the manifest; allowed keys: package, defaults, modules, grading", id='top-level unknown key'),
     pytest.param('package:\n  name: pkg\n', 'package: pkg\n',
                  "modules.yaml:1:10: 'package' must be a mapping with keys name, lib, files, got a string", id='package not a mapping'),
     pytest.param('  name: pkg\n', '  nmae: pkg\n',
@@ -206,6 +206,16 @@ BAD = [
                  "modules.yaml:12:15: 'coverage' must be between 0 and 100, got -1", id='module coverage negative'),
     pytest.param('depends: [a]', 'depends: [aa]\n    tmeout: 3',
                  "modules.yaml:11:15: module 'b' depends on unknown module 'aa'; did you mean 'a'?\nmodules.yaml:12:5: unknown key 'tmeout' in module 'b'; did you mean 'timeout'?", id='many at once'),
+    # the optional `grading:` section (tasks.model.grading), read by `doit grade`
+    pytest.param('modules:', 'grading: [a]\nmodules:',
+                 "modules.yaml:3:10: 'grading' must be a mapping with keys hidden_tests, points", id='grading not a mapping'),
+    pytest.param('modules:', 'grading:\n  hiden_tests: none\nmodules:',
+                 "modules.yaml:4:3: unknown key 'hiden_tests' in 'grading'; did you mean 'hidden_tests'?", id='grading key typo'),
+    pytest.param('modules:', 'grading:\n  hidden_tests: all\nmodules:',
+                 "modules.yaml:4:17: 'hidden_tests' must be one of names, none, got 'all'", id='grading hidden choice'),
+    pytest.param('modules:', 'grading:\n  points: {aa: 1, b: -2}\nmodules:',
+                 "modules.yaml:4:12: 'points' names 'aa', which is not a module; did you mean 'a'?\n"
+                 "modules.yaml:4:22: points of 'b' must be a number >= 0, got -2", id='grading points'),
 ]
 
 
