@@ -11,6 +11,9 @@ from tasks.core import layout
 MANIFEST = "modules.yaml"
 SOURCE_SUFFIXES = (".py", ".ipynb")
 DEFAULT_TIMEOUT = 120.0
+MAX_SECONDS = 86400.0  # a day: a timeout above it is a typo (and `100000000` overflowed the waits)
+MAX_NAME = 100  # characters of a module name: it becomes file names under build/
+MAX_COMPONENT = 255  # bytes of one path component (NAME_MAX on Linux and macOS)
 
 Section = Literal["top", "package", "defaults", "module"]
 Kind = Literal["mapping", "list", "identifier", "path", "target", "depends", "tests", "number"]
@@ -26,8 +29,10 @@ class Field:
     default: Any = None
     example: str = ""
     low: float | None = None
-    high: float | None = None
+    high: float | None = None  # part of the range: "between low and high"
+    most: float | None = None  # a sanity bound only: "at most"
     required: bool = False
+    unit: str = ""
 
 
 FIELDS: tuple[Field, ...] = (
@@ -41,8 +46,14 @@ FIELDS: tuple[Field, ...] = (
     Field("target", ("module",), "target", None, "<package>.core.<name>", required=True),
     Field("depends", ("module",), "depends", ()),
     Field("tests", ("module",), "tests", None),  # None: tests/unit/test_<name>.py
-    Field("timeout", ("defaults", "module"), "number", DEFAULT_TIMEOUT, "60", low=1),
+    Field("timeout", ("defaults", "module"), "number", DEFAULT_TIMEOUT, "60", low=1, most=MAX_SECONDS, unit="s"),
     Field("coverage", ("defaults", "module"), "number", None, "80", low=0, high=100),
+    # limits of student code (tasks.sandbox.spawn): address space, processes (per user, as Linux counts
+    # them), size of a file it writes, CPU seconds (None: twice the timeout)
+    Field("memory", ("defaults", "module"), "number", 8192, "4096", low=64, most=1 << 20, unit="MB"),
+    Field("processes", ("defaults", "module"), "number", 4096, "256", low=16, most=1 << 20),
+    Field("file_size", ("defaults", "module"), "number", 1024, "256", low=1, most=1 << 20, unit="MB"),
+    Field("cpu", ("defaults", "module"), "number", None, "120", low=1, most=MAX_SECONDS, unit="s"),
 )
 
 
@@ -64,6 +75,19 @@ NUMBERS = tuple(f for f in FIELDS if "module" in f.sections and f.kind == "numbe
 
 
 @dataclass(frozen=True)
+class Limits:
+    """Resource limits of a module's student code (see FIELDS)."""
+
+    memory: float = 8192  # MB of address space
+    processes: float = 4096
+    file_size: float = 1024  # MB
+    cpu: float | None = None  # s; None: twice the timeout
+
+    def entry(self) -> dict[str, float | None]:
+        return {"memory": self.memory, "processes": self.processes, "file_size": self.file_size, "cpu": self.cpu}
+
+
+@dataclass(frozen=True)
 class Module:
     """One course module as declared in the manifest."""
 
@@ -75,6 +99,7 @@ class Module:
     timeout: float
     coverage: float | None
     line: int
+    limits: Limits = field(default_factory=lambda: Limits())
 
     def entry(self) -> dict[str, Any]:
         """The declared values, for up-to-date checks."""
@@ -86,6 +111,7 @@ class Module:
             "tests": list(self.tests),
             "timeout": self.timeout,
             "coverage": self.coverage,
+            **self.limits.entry(),
         }
 
 

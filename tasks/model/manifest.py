@@ -9,6 +9,7 @@ by a small function over its rows.
 from __future__ import annotations
 
 import keyword
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ from tasks.model.fields import (
     DEFAULT_TIMEOUT,
     FIELDS,
     MANIFEST,
+    MAX_COMPONENT,
+    MAX_NAME,
     MODULE_KEYS,
     NUMBERS,
     PACKAGE_KEYS,
@@ -30,6 +33,7 @@ from tasks.model.fields import (
     SOURCE_SUFFIXES,
     TOP_KEYS,
     Field,
+    Limits,
     Manifest,
     Module,
     field_of,
@@ -94,10 +98,17 @@ def _number(ck: _Checker, value: Any, where: Where, spec: Field) -> float | None
         ck.at(where, f"{key!r} must be a number, got {_type_name(value)} ({value!r}); "
                      f"write e.g. '{key}: {spec.example}'")
         return None
+    if not math.isfinite(value):
+        ck.at(where, f"{key!r} must be a finite number, got {value!r}; write e.g. '{key}: {spec.example}'")
+        return None
     low = spec.low if spec.low is not None else float("-inf")
     if value < low or (spec.high is not None and value > spec.high):
         bound = f"between {low:g} and {spec.high:g}" if spec.high is not None else f"at least {low:g}"
         ck.at(where, f"{key!r} must be {bound}, got {value:g}")
+        return None
+    if spec.most is not None and value > spec.most:
+        ck.at(where, f"{key!r} must be at most {spec.most:g}{spec.unit and ' ' + spec.unit}, got {value:g}; "
+                     f"write e.g. '{key}: {spec.example}'")
         return None
     return float(value)
 
@@ -114,6 +125,14 @@ def _check_path(ck: _Checker, value: Any, where: Where, what: str) -> str | None
         got = "an empty string" if isinstance(value, str) else _type_name(value)
         ck.at(where, f"{what} must be a path (a string), got {got}")
         return None
+    if "\0" in value:
+        ck.at(where, f"{what} {value!r} contains a NUL byte; remove it")
+        return None
+    long = next((part for part in value.split("/") if len(os.fsencode(part)) > MAX_COMPONENT), None)
+    if long is not None:
+        ck.at(where, f"{what}: the name {long[:40]!r}... is {len(os.fsencode(long))} bytes long; "
+                     f"file systems allow at most {MAX_COMPONENT}, so shorten it")
+        return None
     if os.path.isabs(value) or value.startswith("~"):
         ck.at(where, f"{what} {value!r} is absolute; write it relative to the repository root")
         return None
@@ -121,6 +140,13 @@ def _check_path(ck: _Checker, value: Any, where: Where, what: str) -> str | None
         ck.at(where, f"{what} {value!r} leaves the repository; keep it inside {root.resolve().name}/")
         return None
     return Path(value).as_posix()
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):  # a name too long for the file system, a symlink loop
+        return False
 
 
 def _check_target(ck: _Checker, package: str | None, value: Any, where: Where) -> str | None:
@@ -248,6 +274,10 @@ def _module_name(ck: _Checker, course: _Course, entry: dict[str, Any], i: int) -
         return None, False
     if not isinstance(name, str):
         return None, False
+    if len(name) > MAX_NAME:
+        ck.at(here + ("name",), f"module name {name[:40]!r}... is {len(name)} characters long; "
+                                f"keep it under {MAX_NAME + 1} (it names files under {layout.BUILD}/)")
+        return None, False
     if name in course.first_seen:
         line = ck.line(("modules", course.first_seen[name], "name"))
         ck.at(here + ("name",), f"duplicate module name {name!r} (first declared at line {line}); rename one")
@@ -263,7 +293,7 @@ def _module_source(ck: _Checker, entry: dict[str, Any], here: Where, label: str)
     if source is not None:
         if Path(source).suffix not in SOURCE_SUFFIXES:
             ck.at(here + ("source",), f"{label}: source {source!r} must be a jupytext percent .py or an .ipynb")
-        elif not (ck.root / source).is_file():
+        elif not _is_file(ck.root / source):
             ck.at(here + ("source",), f"{label}: source file {source!r} does not exist; create it or fix the path")
     return source
 
@@ -320,7 +350,7 @@ def _module_tests(ck: _Checker, entry: dict[str, Any], here: Where, name: str | 
         checked = _check_path(ck, test, where, f"{label}: test file")
         if checked is None:
             continue
-        if not (ck.root / checked).is_file():
+        if not _is_file(ck.root / checked):
             fix = "create it or fix the path" if declared else \
                 "create it, or declare 'tests:' (a list of files, or [] for none)"
             ck.at(where, f"{label}: test file {checked!r} does not exist; {fix}")
@@ -359,10 +389,12 @@ def _module(ck: _Checker, course: _Course, entry: Any, i: int) -> None:
         return  # a duplicate is reported above; its dependencies are checked under the first declaration only
     course.declared[name] = (i, deps)
     if source is not None and target is not None:
+        limits = Limits(**{k: None if settings[k] is None else float(settings[k] or 0)  # type: ignore[arg-type]
+                           for k in ("memory", "processes", "file_size", "cpu")})
         course.modules.append(Module(
             name=name, source=source, target=target, depends=tuple(d for d, _ in deps), tests=tuple(tests),
             timeout=float(settings["timeout"] or DEFAULT_TIMEOUT), coverage=settings["coverage"],
-            line=ck.line(here),
+            line=ck.line(here), limits=limits,
         ))
 
 
@@ -446,6 +478,16 @@ def _load_yaml(text: str, name: str, store: Path) -> tuple[Any, Any]:
     return data, positions
 
 
+def _bad_column(raw: bytes) -> int:
+    """1-based column (in characters, as an editor counts) of the first byte that is not UTF-8."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line_start = raw.rfind(b"\n", 0, exc.start) + 1
+        return len(raw[line_start:exc.start].decode("utf-8-sig")) + 1
+    return 1
+
+
 def read_manifest(root: Path, name: str = MANIFEST) -> Manifest:
     """Read and validate `root/name`."""
     path = root / name
@@ -454,10 +496,16 @@ def read_manifest(root: Path, name: str = MANIFEST) -> Manifest:
     except FileNotFoundError:
         msg = f"{name}: not found in {root.resolve()}; create it (see README, 'The manifest')"
         raise ManifestError(msg) from None
+    except IsADirectoryError:
+        msg = f"{name}:1:1: is a directory, not a file; the manifest is one YAML file (see README, 'The manifest')"
+        raise ManifestError(msg) from None
+    except OSError as exc:  # a symlink loop, no permission, ...
+        msg = f"{name}:1:1: cannot be read ({exc.strerror or exc}); make it a readable YAML file"
+        raise ManifestError(msg) from None
     try:
         text = utf8(raw)
     except BadEncoding as exc:
-        msg = f"{name}:{exc.line}: not valid UTF-8 (byte {exc.byte:#04x}); save the file as UTF-8"
+        msg = f"{name}:{exc.line}:{_bad_column(raw)}: not valid UTF-8 (byte {exc.byte:#04x}); save the file as UTF-8"
         raise ManifestError(msg) from None
     data, positions = _load_yaml(text, name, layout.at(root, layout.MANIFEST_CACHE))
     return parse_manifest(data, positions, root, name)
