@@ -37,7 +37,7 @@ def _scalar(node: yaml.Node, ctor: yaml.SafeLoader, where: tuple[int, int]) -> A
         return ctor.construct_object(node, deep=True)
     except yaml.MarkedYAMLError:
         raise
-    except (ValueError, TypeError, OverflowError, IndexError, KeyError) as exc:
+    except Exception as exc:  # noqa: BLE001 - any constructor failure is a value that does not fit its tag
         # an explicit tag on a value it cannot hold ('!!int abc', '!!timestamp 2020-99-99')
         raise YamlSyntaxError(f"invalid YAML: {node.value!r} is not a valid {node.tag.rsplit(':', 1)[-1]} "
                               f"({type(exc).__name__}); remove the tag or fix the value", *where) from None

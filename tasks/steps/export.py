@@ -202,7 +202,12 @@ def export(job: ExportJob) -> dict[str, Any]:
         output.warn(f"{job.output.relative_to(root)} was edited by hand; your edit is saved in "
                     f"{aside.relative_to(root)}. Edit {job.source} instead: the file is regenerated from it.")
         job.output.unlink()
-    nb_data = _notebook(text, job.source.endswith(".ipynb"))
+    try:
+        nb_data = _notebook(text, job.source.endswith(".ipynb"))
+    except ValueError as exc:  # jupytext refuses a coding cookie other than utf-8 (found by tests/tasks/test_fuzz.py)
+        line = next((i for i, ln in enumerate(text.split("\n")[:2], 1) if "coding" in ln), 1)
+        msg = f"{job.source}:{line}: jupytext cannot read the source: {exc}; remove the coding line (sources are UTF-8)"
+        raise SourceError(msg) from None
     rendered = _render(nb_data, root / job.source, job.target, root / job.lib)
     data = rendered.encode("utf-8")
     lines = _line_map(rendered, nb_data, cells)
