@@ -17,12 +17,20 @@ import io
 import json
 import os
 import re
+import signal
 import sys
+import tempfile
+import threading
 import time
 import traceback
 import types
 from pathlib import Path
 from typing import Any
+
+from tasks.sandbox import proc
+
+PARENT_ENV = "TASKS_SANDBOX_PARENT"  # the pid of the doit process that started this child
+SHOWN = 2000  # characters of import-time output kept in the result
 
 
 def install_stubs(lib: Path, packages: list[str]) -> None:
@@ -50,13 +58,14 @@ class _Recorder(io.TextIOBase):
     """Captures output written at import time, and where the first write came from."""
 
     def __init__(self) -> None:
-        self.text = ""
+        self.text = ""  # the first SHOWN characters only: a print of gigabytes must not fill memory
         self.where: list[list[Any]] = []
 
     def write(self, s: str) -> int:
         if s and not self.where:
             self.where = _stack_frames()
-        self.text += s
+        if len(self.text) < SHOWN:
+            self.text += s[: SHOWN - len(self.text)]
         return len(s)
 
 
@@ -64,6 +73,13 @@ def run_import(target: str, lib: Path) -> dict[str, Any]:
     """Import `target` as a library user would; report exceptions, exits and output."""
     out, err = _Recorder(), _Recorder()
     real = sys.stdout, sys.stderr
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # writes to the file descriptors themselves (os.write(1, ...), C code) are caught too
+    captured = tempfile.TemporaryFile()
+    saved = os.dup(1), os.dup(2)
+    os.dup2(captured.fileno(), 1)
+    os.dup2(captured.fileno(), 2)
     sys.stdout, sys.stderr = out, err
     start = time.perf_counter()
     result: dict[str, Any] = {"status": "ok"}
@@ -76,12 +92,29 @@ def run_import(target: str, lib: Path) -> dict[str, Any]:
                   "frames": _frames(exc.__traceback__, lib)}
     finally:
         sys.stdout, sys.stderr = real
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        os.close(saved[0])
+        os.close(saved[1])
+    raw = _replay(captured)
     result["seconds"] = round(time.perf_counter() - start, 4)
-    if result["status"] == "ok" and (out.text or err.text):
+    if result["status"] == "ok" and (out.text or err.text or raw):
         rec = out if out.text else err
-        result = {"status": "printed", "output": rec.text[:2000], "frames": rec.where, **result}
+        text = rec.text or raw.decode("utf-8", "replace")
+        result = {"status": "printed", "output": text[:SHOWN], "frames": rec.where, **result}
         result["status"] = "printed"
     return result
+
+
+def _replay(captured: Any) -> bytes:
+    """Pass what was written to the descriptors on to the parent (which caps it); return its start."""
+    captured.seek(0)
+    head = captured.read(SHOWN * 4)
+    captured.seek(0)
+    while chunk := captured.read(1 << 20):
+        os.write(1, chunk)
+    captured.close()
+    return bytes(head)
 
 
 class _Outcomes:
@@ -182,6 +215,47 @@ def _coverage(cov: Any, path: str) -> dict[str, Any]:
     return {"percent": round(percent, 2), "statements": total, "missing": list(missing)}
 
 
+def set_limits(memory_mb: int, processes: int, file_size_mb: int, cpu_s: int) -> None:
+    """Resource limits for this process and what it starts (each only lowered, never raised)."""
+    import resource
+
+    for name, value in (("RLIMIT_AS", memory_mb << 20), ("RLIMIT_NPROC", processes),
+                        ("RLIMIT_FSIZE", file_size_mb << 20), ("RLIMIT_CPU", cpu_s)):
+        which = getattr(resource, name, None)
+        if which is None or value <= 0:
+            continue
+        soft, hard = resource.getrlimit(which)
+        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        try:
+            resource.setrlimit(which, (value, hard))
+        except (ValueError, OSError):
+            pass  # e.g. a lower limit already in place
+
+
+def _parent_gone(*_: Any) -> None:
+    """The doit process died (kill -9, SIGHUP): take this child and everything below it down too."""
+    proc.kill_tree(os.getpid(), include_self=False)
+    os.killpg(os.getpgrp(), signal.SIGKILL)
+    os._exit(1)  # pragma: no cover - killed above
+
+
+def _watch(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.2)
+    _parent_gone()
+
+
+def guard(parent: int | None) -> None:
+    """Nothing of this child outlives the doit process: a subreaper that dies with its parent, tree and all."""
+    proc.become_subreaper()
+    if parent is None:
+        return
+    signal.signal(signal.SIGTERM, _parent_gone)
+    proc.die_with_parent(signal.SIGTERM, parent)
+    # and a watchdog, for when the signal's handler cannot run (it runs between bytecodes of the main thread)
+    threading.Thread(target=_watch, args=(parent,), daemon=True, name="parent-watchdog").start()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tasks.sandbox.runner")
     parser.add_argument("mode", choices=["import", "pytest"])
@@ -191,10 +265,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target")
     parser.add_argument("--cover")
     parser.add_argument("--data-file")
+    for name in ("memory", "processes", "file-size", "cpu"):
+        parser.add_argument(f"--limit-{name}", type=int, default=0)
     argv = list(sys.argv[1:] if argv is None else argv)
     split = argv.index("--") if "--" in argv else len(argv)
     ns = parser.parse_args(argv[:split])
     rest = argv[split + 1:]
+    parent = os.environ.get(PARENT_ENV, "")
+    guard(int(parent) if parent.isdigit() else None)
+    set_limits(ns.limit_memory, ns.limit_processes, ns.limit_file_size, ns.limit_cpu)
     lib = Path(ns.lib).resolve()
     sys.path.insert(0, str(lib))
     if ns.stub:
@@ -203,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         result = run_import(ns.target, lib)
     else:
         result = run_pytest(rest, ns.cover, ns.data_file)
+    proc.kill_tree(os.getpid(), include_self=False)  # what student code left running, daemons included
     tmp = f"{ns.result}.{os.getpid()}.tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(result, f, indent=1)

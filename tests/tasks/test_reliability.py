@@ -1,0 +1,139 @@
+"""Issue 15: the sandbox's guarantees, each reproduced by the fault an adversarial run found.
+
+Nothing of a run outlives it; every wait on a child is bounded; captured output is
+bounded; student code has limits and a private HOME and TMPDIR.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+
+from tasks.model.fields import Limits
+from tasks.sandbox.spawn import OUTPUT_CAP, run_child
+
+IMPORT = ["import", "--lib", "build/lib", "--target", "pkg.m", "--stub", "pkg"]
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    (tmp_path / "build" / "lib" / "pkg").mkdir(parents=True)
+    return tmp_path
+
+
+def module(repo: Path, text: str) -> None:
+    (repo / "build/lib/pkg/m.py").write_text(text)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        return not stat.read_text().split(") ", 1)[-1].startswith("Z")
+    except OSError:
+        return False
+
+
+def wait_dead(pids: list[int], within: float = 10.0) -> list[int]:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline and any(alive(p) for p in pids):
+        time.sleep(0.05)
+    return [p for p in pids if alive(p)]
+
+
+DAEMON = ("import os, subprocess, time\n"
+          "p = subprocess.Popen(['sleep', '300'], start_new_session=True)\n"  # setsid: its own session and group
+          "open({pids!r}, 'w').write(str(p.pid))\n"
+          "{tail}")
+
+
+@pytest.mark.parametrize("tail", ["", "while True:\n    time.sleep(0.05)\n"], ids=["returns", "hangs"])
+def test_item2_a_setsid_daemon_cannot_stall_the_timeout(repo: Path, tail: str) -> None:
+    pids = repo / "pids"
+    module(repo, DAEMON.format(pids=str(pids), tail=tail))
+    start = time.monotonic()
+    outcome = run_child(repo, IMPORT, 3)
+    elapsed = time.monotonic() - start
+    assert elapsed < 3 + 5, elapsed  # was: until the daemon ended (47 s on a 10 s timeout, or forever)
+    assert outcome.timed_out == bool(tail)
+    assert wait_dead([int(pids.read_text())]) == []  # the daemon escaped the group, not the tree
+    assert sorted(p.name for p in (repo / "build").iterdir()) == ["lib"]
+
+
+PARENT = ("import sys\nfrom pathlib import Path\nfrom tasks.sandbox.spawn import run_child\n"
+          "print('started', flush=True)\n"
+          "run_child(Path(sys.argv[1]), {args!r}, 600)\n")
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGHUP], ids=["kill -9", "SIGHUP"])
+def test_item3_the_student_process_dies_with_the_build(repo: Path, how: signal.Signals) -> None:
+    pids = repo / "pids"
+    module(repo, "import os, subprocess, time\n"
+                 "p = subprocess.Popen(['sleep', '300'])\n"
+                 "q = subprocess.Popen(['sleep', '300'], start_new_session=True)\n"
+                 f"open({str(pids)!r}, 'w').write(f'{{os.getpid()}} {{p.pid}} {{q.pid}}')\n"
+                 "while True:\n    pass\n")  # a hanging test at 100% CPU
+    parent = subprocess.Popen([sys.executable, "-c", PARENT.format(args=IMPORT), str(repo)],
+                              env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not (pids.exists() and len(pids.read_text().split()) == 3) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        children = [int(p) for p in pids.read_text().split()]
+        parent.send_signal(how)
+        parent.wait(10)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+        assert parent.stdout is not None
+        parent.stdout.close()
+    assert wait_dead(children) == []  # was: 19 of 20 kills left the student process running
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@pytest.mark.parametrize("write", ["sys.stdout.write(block)", "os.write(1, block.encode())"], ids=["print", "fd 1"])
+def test_item7_output_is_bounded_and_fd1_writes_are_caught(repo: Path, write: str) -> None:
+    size_mb = int(os.environ.get("FLOOD_MB", "64"))
+    module(repo, f"import os, sys\nblock = 'x' * (1 << 20)\nfor _ in range({size_mb}):\n    {write}\n")
+    before = _peak_rss_mb()
+    outcome = run_child(repo, IMPORT, 120)
+    grew = _peak_rss_mb() - before
+    assert grew < 40, f"the parent grew by {grew:.0f} MB for {size_mb} MB of output"  # was: 4.4 GB for 1.5 GB
+    assert outcome.result is not None and outcome.result["status"] == "printed"  # fd 1 is caught too
+    assert outcome.result["output"] == "x" * 2000  # what the message shows; the child keeps no more either
+    if write.startswith("sys."):
+        return  # sys.stdout at import is the runner's recorder: nothing reaches the pipe
+    assert outcome.output.startswith(f"[the child wrote {size_mb << 20} bytes; the first {OUTPUT_CAP >> 20} MB (the cap) "
+                                     "are in build/output/")
+    spilled = list((repo / "build/output").iterdir())
+    assert [p.stat().st_size for p in spilled] == [OUTPUT_CAP]
+
+
+def test_item12_limits_private_home_and_tmpdir(repo: Path) -> None:
+    home = Path.home()
+    module(repo, "import os, tempfile\n"
+                 "open(os.path.expanduser('~/.bashrc'), 'a').write('# student was here\\n')\n"
+                 "HOME, TMP = os.environ['HOME'], tempfile.gettempdir()\n"
+                 "try:\n    bytearray(20 << 30)\nexcept MemoryError:\n    pass\n"
+                 "else:\n    raise SystemExit('a 20 GB allocation met no limit')\n")
+    before = (home / ".bashrc").read_bytes() if (home / ".bashrc").exists() else None
+    outcome = run_child(repo, IMPORT, 60, limits=Limits(memory=2048))
+    assert outcome.result is not None and outcome.result["status"] == "ok", outcome
+    after = (home / ".bashrc").read_bytes() if (home / ".bashrc").exists() else None
+    assert after == before  # the student's ~ is private (and removed afterwards)
+    assert sorted(p.name for p in (repo / "build").iterdir()) == ["lib"]
