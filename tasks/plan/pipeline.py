@@ -180,8 +180,10 @@ class Pipeline:
 
     def task_test(self) -> Iterator[TaskDict]:
         """the module's unit tests (pytest in a fresh process) with coverage of its exported file"""
+        from tasks.steps.testconfig import pytest_settings, test_inputs
         from tasks.steps.testing import TestJob
 
+        settings = pytest_settings(self.root)
         for m in self.manifest.modules:
             reach = self.closure([m.name, *self.test_imports(m.tests)])
             job = TestJob(root=str(self.root), kind="test", name=m.name, files=m.tests, lib=self.manifest.lib,
@@ -191,10 +193,11 @@ class Pipeline:
                 "name": m.name,
                 "doc": f"pytest {' '.join(m.tests) or '(no tests)'}",
                 "actions": [action(TEST, job)],
-                "file_dep": [*m.tests, *(self.generated(n) for n in reach)],
+                # conftest.py files, helpers and pytest settings decide the outcome too (tasks.steps.testconfig)
+                "file_dep": [*m.tests, *test_inputs(self.root, m.tests), *(self.generated(n) for n in reach)],
                 "task_dep": [layout.task("check", m.name)],
                 "targets": [layout.result("test", m.name)],
-                "uptodate": [self._entry(m, TEST, reach=reach)],
+                "uptodate": [self._entry(m, TEST, reach=reach, pytest=settings)],
                 "clean": True,
             }
         self.scan().save()
@@ -239,14 +242,16 @@ class Pipeline:
     def _suites(self, kind: str) -> Iterator[TaskDict]:
         from doit.tools import config_changed
 
+        from tasks.steps.testconfig import pytest_settings, test_inputs
         from tasks.steps.testing import TestJob
 
         init = self.init_job()
+        settings = pytest_settings(self.root)
         for suite in self.suites():
             if suite.kind != kind:
                 continue
             reach = list(self.modules) if suite.whole else self.closure(suite.modules)
-            files = [suite.path, *(self.generated(n) for n in reach)]
+            files = [suite.path, *test_inputs(self.root, [suite.path]), *(self.generated(n) for n in reach)]
             task_dep = [layout.task("validate", n) for n in reach]
             if suite.whole:
                 files += init.init_files()
@@ -268,7 +273,7 @@ class Pipeline:
                 "file_dep": files,
                 "task_dep": task_dep,
                 "targets": [layout.result(suite.kind, suite.name)],
-                "uptodate": [config_changed({"reach": reach, "code": version(TEST)})],
+                "uptodate": [config_changed({"reach": reach, "code": version(TEST), "pytest": settings})],
                 "clean": True,
             }
 

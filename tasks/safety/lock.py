@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import sys
 import time
 import weakref
@@ -56,20 +57,29 @@ def timeout_from_env(default: float = DEFAULT_TIMEOUT) -> float:
 
 
 _held: weakref.WeakSet[TreeLock] = weakref.WeakSet()
+_forking: list[int] = []  # the pid of the process that is forking
 
 
 def _forget_in_child() -> None:
-    """After fork: the child must not hold the parent's lock (the parent keeps it; flock is per open file)."""
-    for lock in list(_held):
-        if lock._fd is not None:
-            try:
-                os.close(lock._fd)
-            except OSError:
-                pass
-            lock._fd = None
+    """After fork: the child must not hold the parent's lock (the parent keeps it; flock is per open file),
+    and must not outlive the run: it gets SIGTERM (stopped like Ctrl-C, its sandbox child with it) when the
+    parent dies."""
+    held = [lock for lock in list(_held) if lock._fd is not None]
+    for lock in held:
+        try:
+            os.close(lock._fd)  # type: ignore[arg-type]
+        except OSError:
+            pass
+        lock._fd = None
+        _held.discard(lock)
+    if held:
+        from tasks.sandbox.proc import die_with_parent
+
+        die_with_parent(signal.SIGTERM, parent=_forking[-1] if _forking else None)
 
 
-os.register_at_fork(after_in_child=_forget_in_child)
+os.register_at_fork(before=lambda: _forking.append(os.getpid()), after_in_parent=lambda: _forking.pop(),
+                    after_in_child=_forget_in_child)
 
 
 class TreeLock:

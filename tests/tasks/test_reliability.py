@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from conftest import REPO, Course
 
 from tasks.model.fields import Limits
 from tasks.sandbox.spawn import OUTPUT_CAP, run_child
@@ -137,3 +137,33 @@ def test_item12_limits_private_home_and_tmpdir(repo: Path) -> None:
     after = (home / ".bashrc").read_bytes() if (home / ".bashrc").exists() else None
     assert after == before  # the student's ~ is private (and removed afterwards)
     assert sorted(p.name for p in (repo / "build").iterdir()) == ["lib"]
+
+
+# -- item 5: every file that decides a test's outcome is a dependency --------------------------
+
+BREAK_ALL = "import pytest\n\n\n@pytest.fixture(autouse=True)\ndef broken():\n    raise RuntimeError('conftest broke it')\n"
+
+
+def test_item5_a_conftest_that_breaks_the_tests_reruns_them(built: Course) -> None:
+    built.write("tests/unit/conftest.py", BREAK_ALL)
+    run = built.doit()
+    assert {"test:core", "test:ops", "test:model", "test:leaf"} <= run.ran  # was: nothing ran, "passed"
+    assert run.code != 0 and "test:core" in run.failed
+    (built.root / "tests/unit/conftest.py").unlink()
+    run = built.doit()
+    assert run.code == 0 and "test:core" in run.ran
+
+
+def test_item5_pytest_settings_and_helpers_are_dependencies(built: Course) -> None:
+    built.edit("pyproject.toml", 'filterwarnings = ["error"]', 'filterwarnings = ["error"]\nxfail_strict = true')
+    run = built.doit()
+    assert {"test:core", "test:leaf"} <= run.ran  # the pytest settings changed
+    built.write("tests/unit/helpers.py", "EXPECTED = 4.0\n")
+    built.edit("tests/unit/test_leaf.py", "from minitorch.core.leaf import double\n",
+               "from minitorch.core.leaf import double\nfrom helpers import EXPECTED\n")
+    assert built.doit().code == 0
+    built.write("tests/unit/helpers.py", "EXPECTED = 5.0\n")  # not what the test uses yet, but it imports it
+    run = built.doit()
+    assert run.ran == {"test:leaf"}
+    built.edit("pyproject.toml", 'version = "', 'version = "1')  # not a pytest setting: nothing re-runs
+    assert "test:core" not in built.doit().ran
