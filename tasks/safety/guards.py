@@ -76,6 +76,10 @@ def install_guards(root: Path, dep_file: str) -> None:
         for note in recovery.state_notes(root, db, lock.found_build):
             output.emit("note", note)
         _recover_db(root, db)
+        bad = recovery.drop_bad_rows(db)
+        if bad:
+            output.emit("note", f"{len(bad)} task record(s) in {db.relative_to(root).as_posix()} had the wrong shape "
+                                f"({', '.join(bad[:5])}{', ...' if len(bad) > 5 else ''}); those tasks run again.")
         recovery.sweep(build)
     except BuildError as exc:
         raise InvalidDodoFile(str(exc)) from None

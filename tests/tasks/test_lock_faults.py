@@ -74,6 +74,7 @@ def test_item6_rm_rf_build_does_not_let_a_second_run_in(built: Course) -> None:
 def test_item13_a_run_that_waited_does_not_claim_build_is_missing(course: Course) -> None:
     holder = TreeLock(course.root)
     assert holder.try_acquire()
+    shutil.rmtree(course.root / "build")  # the first run starts from nothing
     waiting = Live(course)
     try:
         waiting.wait_for("note: waiting for another doit run", stream="err", timeout=30)

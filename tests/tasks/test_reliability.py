@@ -6,6 +6,7 @@ bounded; student code has limits and a private HOME and TMPDIR.
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import signal
@@ -167,3 +168,55 @@ def test_item5_pytest_settings_and_helpers_are_dependencies(built: Course) -> No
     assert run.ran == {"test:leaf"}
     built.edit("pyproject.toml", 'version = "', 'version = "1')  # not a pytest setting: nothing re-runs
     assert "test:core" not in built.doit().ran
+
+
+# -- item 10: corrupt but well-formed state files count as absent -------------------------------
+
+def test_item10_a_wrong_shaped_import_store_is_parsed_again(built: Course) -> None:
+    store = built.root / "build/state/test-imports.json"
+    data = json.loads(store.read_text())
+    data["files"] = {k: [[1, 2], "nope"] for k in data["files"]}
+    store.write_text(json.dumps(data))
+    run = built.cli("list")
+    assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr  # was: a traceback, even for `doit list`
+    data["files"] = [1, 2, 3]
+    store.write_text(json.dumps(data))
+    assert built.cli("list").returncode == 0
+
+
+@pytest.mark.parametrize("row", ['[1, 2]', '{"deps:": 5}', '{"deps:": [{"a": 1}]}', '{"_values_:": []}'])
+def test_item10_a_wrong_shaped_db_row_is_dropped_with_a_note(built: Course, row: str) -> None:
+    import sqlite3
+
+    db = built.root / "build/.doit.db"
+    conn = sqlite3.connect(db)
+    conn.execute("update doit set task_data = ? where task_id = 'export:core'", (row,))
+    conn.commit()
+    conn.close()
+    run = built.cli()
+    assert run.returncode == 0, run.stderr
+    assert "Traceback" not in run.stderr + run.stdout
+    assert "note: 1 task record(s) in build/.doit.db had the wrong shape (export:core); " \
+           "those tasks run again." in run.stderr
+    assert ".  export:core" in run.stdout
+
+
+def test_item10_a_result_file_of_the_wrong_shape_counts_as_absent(built: Course) -> None:
+    result = built.root / "build/results/test/core.json"
+    data = json.loads(result.read_text())
+    data["passed"] = "many"
+    result.write_text(json.dumps(data))
+    run = built.cli("report")
+    assert run.returncode == 0 and "Traceback" not in run.stderr + run.stdout, run.stderr
+
+
+def test_item11_two_modules_that_swap_targets_are_no_hand_edit(built: Course) -> None:
+    built.edit("modules.yaml", "target: minitorch.core.model", "target: minitorch.core.TMP")
+    built.edit("modules.yaml", "target: minitorch.core.leaf", "target: minitorch.core.model")
+    built.edit("modules.yaml", "target: minitorch.core.TMP", "target: minitorch.core.leaf")
+    built.edit("modules/03_model/model.py", "#| default_exp core.model", "#| default_exp core.leaf")
+    built.edit("modules/04_leaf/leaf.py", "#| default_exp core.leaf", "#| default_exp core.model")
+    run = built.cli("export")
+    assert run.returncode == 0, run.stderr
+    assert "edited by hand" not in run.stderr + run.stdout  # was: a false warning for each of the two
+    assert not (built.root / "build/hand-edits").exists()
