@@ -220,3 +220,23 @@ def test_item11_two_modules_that_swap_targets_are_no_hand_edit(built: Course) ->
     assert run.returncode == 0, run.stderr
     assert "edited by hand" not in run.stderr + run.stdout  # was: a false warning for each of the two
     assert not (built.root / "build/hand-edits").exists()
+
+
+# -- item 4: the wheel's bytes are the validated exports ----------------------------------------
+
+def test_item4_a_module_changed_after_its_export_is_not_published(built: Course) -> None:
+    from tasks.core.errors import ReleaseError
+    from tasks.plan import Plan
+    from tasks.release.wheel import build_wheel
+
+    plan = Plan.load(built.root)
+    task = plan.release.task_wheel()
+    job = task["actions"][0][1][1]  # (call, ["tasks.release.wheel:build_wheel", job])
+    # what a system test did during `doit wheel`: append a line to a generated module
+    leaf = built.root / "build/lib/minitorch/core/leaf.py"
+    leaf.write_text(leaf.read_text() + "\nSNEAKED_IN = 1\n")
+    with pytest.raises(ReleaseError) as exc:
+        build_wheel(job)
+    assert "  - minitorch/core/leaf.py differs from what was exported and validated (changed after its export: " \
+           "run doit, then doit wheel)" in str(exc.value)
+    assert list((built.root / "build/dist").glob("*.whl")) == []  # nothing was published
