@@ -169,11 +169,19 @@ def _failure(report: Any) -> dict[str, Any]:
         for m in _FRAME.finditer(text):
             entries.append([m.group("path"), int(m.group("line")), m.group("name")])
         error = next((ln[1:].strip() for ln in text.splitlines() if ln.startswith("E ")), "")
-        if entries:
+        errors = [ln[1:].strip() for ln in text.splitlines() if ln.startswith("E ")]
+        syntax = _SYNTAX.search(text)
+        if syntax:  # a SyntaxError's place is the file it names, not the parser's frame (ast.py)
+            message = next((e for e in reversed(errors) if e.startswith(("SyntaxError", "IndentationError",
+                                                                          "TabError"))), "SyntaxError")
+            entries.append([syntax.group("path"), int(syntax.group("line")), "<module>"])
+            where = [syntax.group("path"), int(syntax.group("line")), message]
+        elif entries:
             where = [entries[-1][0], entries[-1][1], error or "error while collecting the tests"]
     return {"test": report.nodeid, "crash": where, "entries": entries, "text": text[-4000:]}
 
 
+_SYNTAX = re.compile(r'^E +File "(?P<path>[^"]+)", line (?P<line>\d+)$', re.MULTILINE)
 _FRAME = re.compile(r"^(?P<path>[^\s:][^:]*\.py):(?P<line>\d+): in (?P<name>.+)$", re.MULTILINE)
 
 

@@ -240,3 +240,13 @@ def test_item4_a_module_changed_after_its_export_is_not_published(built: Course)
     assert "  - minitorch/core/leaf.py differs from what was exported and validated (changed after its export: " \
            "run doit, then doit wheel)" in str(exc.value)
     assert list((built.root / "build/dist").glob("*.whl")) == []  # nothing was published
+
+
+def test_item13_a_syntax_error_in_a_test_file_is_placed_in_that_file(built: Course) -> None:
+    built.write("tests/unit/test_leaf.py", "from minitorch.core.leaf import double\n\n\ndef test_x(:\n    pass\n")
+    run = built.cli()
+    assert run.returncode != 0
+    out = run.stdout + run.stderr
+    print(out)
+    assert "ast.py" not in out.split("--- pytest output")[0]  # was: the place was .../lib/python3.11/ast.py:50
+    assert "tests/unit/test_leaf.py:4:" in out, out
