@@ -165,7 +165,7 @@ class Pipeline:
             reach = self.closure([m.name])
             job = CheckJob(root=str(self.root), name=m.name, source=m.source, target=m.target,
                            lib=self.manifest.lib, stubs=self.stubs(), records=self.records(reach),
-                           timeout=m.timeout)
+                           timeout=m.timeout, limits=m.limits)
             yield {
                 "name": m.name,
                 "doc": f"import {m.target} in a fresh process",
@@ -188,7 +188,7 @@ class Pipeline:
             reach = self.closure([m.name, *self.test_imports(m.tests)])
             job = TestJob(root=str(self.root), kind="test", name=m.name, files=m.tests, lib=self.manifest.lib,
                           stubs=self.stubs(), records=self.records(reach), timeout=m.timeout,
-                          cover=self.generated(m.name), floor=m.coverage)
+                          cover=self.generated(m.name), floor=m.coverage, limits=m.limits)
             yield {
                 "name": m.name,
                 "doc": f"pytest {' '.join(m.tests) or '(no tests)'}",

@@ -120,10 +120,24 @@ def _replay(captured: Any) -> bytes:
 class _Outcomes:
     """A pytest plugin that records each test's outcome."""
 
-    def __init__(self) -> None:
+    def __init__(self, watch: dict[str, list[int]] | None = None, root: Path | None = None) -> None:
         self.passed = self.failed = self.errors = self.skipped = 0
         self.failures: list[dict[str, Any]] = []
         self.durations: dict[str, float] = {}
+        self.watch = watch or {}  # course file -> [size, mtime_ns, inode] before the tests
+        self.root = root or Path.cwd()
+        self.touched: dict[str, str] = {}  # course file -> the first test after which it had changed
+
+    def pytest_runtest_logfinish(self, nodeid: str, location: Any) -> None:
+        for rel, stamp in list(self.watch.items()):
+            try:
+                st = os.stat(self.root / rel)
+                now = [st.st_size, st.st_mtime_ns, st.st_ino]
+            except OSError:
+                now = []
+            if now != stamp:
+                self.touched[rel] = nodeid
+                del self.watch[rel]
 
     def pytest_runtest_logreport(self, report: Any) -> None:
         if report.when == "call" or report.outcome != "passed":
@@ -185,7 +199,8 @@ _SYNTAX = re.compile(r'^E +File "(?P<path>[^"]+)", line (?P<line>\d+)$', re.MULT
 _FRAME = re.compile(r"^(?P<path>[^\s:][^:]*\.py):(?P<line>\d+): in (?P<name>.+)$", re.MULTILINE)
 
 
-def run_pytest(args: list[str], cover: str | None, data_file: str | None) -> dict[str, Any]:
+def run_pytest(args: list[str], cover: str | None, data_file: str | None,
+               watch: dict[str, list[int]] | None = None) -> dict[str, Any]:
     """Run pytest in this process (optionally under coverage of one file)."""
     import pytest
 
@@ -195,7 +210,7 @@ def run_pytest(args: list[str], cover: str | None, data_file: str | None) -> dic
 
         cov = coverage.Coverage(data_file=data_file, include=[cover], config_file=False)
         cov.start()
-    plugin = _Outcomes()
+    plugin = _Outcomes(watch)
     start = time.perf_counter()
     code = int(pytest.main(args, plugins=[plugin]))
     seconds = time.perf_counter() - start
@@ -203,6 +218,7 @@ def run_pytest(args: list[str], cover: str | None, data_file: str | None) -> dic
         "exit_code": code, "passed": plugin.passed, "failed": plugin.failed, "errors": plugin.errors,
         "skipped": plugin.skipped, "failures": plugin.failures, "seconds": round(seconds, 3),
         "durations": {k: round(v, 4) for k, v in plugin.durations.items()},
+        "touched": plugin.touched,
     }
     if cov is not None:
         cov.stop()
@@ -273,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target")
     parser.add_argument("--cover")
     parser.add_argument("--data-file")
+    parser.add_argument("--watch")  # JSON: course file -> stamp, to name the test that changed one
     for name in ("memory", "processes", "file-size", "cpu"):
         parser.add_argument(f"--limit-{name}", type=int, default=0)
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -289,7 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     if ns.mode == "import":
         result = run_import(ns.target, lib)
     else:
-        result = run_pytest(rest, ns.cover, ns.data_file)
+        watch = json.loads(Path(ns.watch).read_text(encoding="utf-8")) if ns.watch else None
+        result = run_pytest(rest, ns.cover, ns.data_file, watch)
     proc.kill_tree(os.getpid(), include_self=False)  # what student code left running, daemons included
     tmp = f"{ns.result}.{os.getpid()}.tmp"
     with open(tmp, "w", encoding="utf-8") as f:

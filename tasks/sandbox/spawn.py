@@ -29,6 +29,7 @@ from typing import IO, Any
 
 from tasks.core import layout
 from tasks.model.fields import Limits
+from tasks.sandbox.keep import Keeper
 from tasks.sandbox import proc, runner  # the child side: its module name is what the child runs
 
 OUTPUT_CAP = 8 << 20  # bytes of a child's output kept on disk
@@ -51,6 +52,7 @@ class Outcome:
     returncode: int | None  # None when killed on timeout
     output: str  # what the child printed (trimmed)
     timed_out: bool
+    tampered: tuple[str, ...] = ()  # course files the child changed or deleted, restored: one line each
 
 
 def trim(text: str, limit: int = 3000) -> str:
@@ -124,9 +126,14 @@ def run_child(root: Path, args: list[str], timeout: float, env: dict[str, str] |
                       "TMPDIR": str(private / "tmp"), "TMP": str(private / "tmp"), "TEMP": str(private / "tmp"),
                       runner.PARENT_ENV: str(os.getpid())})
     child_env.update(env or {})
+    keeper = Keeper(root)
+    keeper.snapshot()
+    watch = private / "watch.json"
+    watch.write_text(json.dumps({rel: list(stamp) for rel, stamp in keeper.before.items()}), encoding="utf-8")
     split = args.index("--") if "--" in args else len(args)
+    extra = ["--watch", str(watch)] if args and args[0] == "pytest" else []
     cmd = [sys.executable, "-m", runner.__name__, *args[:split], "--result", result_path,
-           *limit_args(limits or Limits(), timeout), *args[split:]]
+           *limit_args(limits or Limits(), timeout), *extra, *args[split:]]
     spill = layout.at(root, layout.OUTPUT_SPILL) / f"{Path(result_path).stem}.out"
     try:
         child = subprocess.Popen(cmd, cwd=root, env=child_env, stdin=subprocess.DEVNULL,
@@ -146,6 +153,7 @@ def run_child(root: Path, args: list[str], timeout: float, env: dict[str, str] |
         stop(child)  # anything the child left running, in its group or below it
         drain.join(REAP)  # the pipe closes when the last writer is dead; never wait longer than that
         result = _read(result_path)
+        restored = keeper.restore()
     except BaseException:  # Ctrl-C, SIGTERM (tasks.safety.interrupts): stop the child, leave nothing behind
         stop(child)
         raise
@@ -153,7 +161,18 @@ def run_child(root: Path, args: list[str], timeout: float, env: dict[str, str] |
         child.stdout.close()
         _discard(result_path)
         shutil.rmtree(private, ignore_errors=True)
-    return Outcome(result, None if timed_out else child.returncode, drain.text(), timed_out)
+    raw = (result or {}).get("touched")
+    touched: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    tampered = tuple(_tampered(rel, what, touched, args) for rel, what in restored)
+    return Outcome(result, None if timed_out else child.returncode, drain.text(), timed_out, tampered)
+
+
+def _tampered(rel: str, what: str, touched: dict[str, Any], args: list[str]) -> str:
+    who = touched.get(rel)
+    if who is None:
+        who = f"importing {args[args.index('--target') + 1]}" if "--target" in args else "the tests"
+    kept = f"; what it wrote is kept in {layout.SOURCE_COPIES}/replaced/" if what == "changed" else ""
+    return f"{rel}: {what} by {who}; it was restored from its copy in {layout.SOURCE_COPIES}/{kept}"
 
 
 def _read(result_path: str) -> dict[str, Any] | None:

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from tasks.core import atomic, layout
 from tasks.core.errors import CheckError
+from tasks.model.fields import Limits
 from tasks.sandbox.spawn import run_child
 from tasks.steps.checks import map_frames
 from tasks.steps.export import source_line
@@ -34,6 +35,7 @@ class TestJob:
     timeout: float
     cover: str | None = None  # generated file whose coverage is measured
     floor: float | None = None  # minimum coverage, percent
+    limits: Limits | None = None  # of the student code (modules.yaml); None: the defaults
 
     @property
     def result_file(self) -> Path:
@@ -87,7 +89,7 @@ def run_tests(job: TestJob) -> dict[str, Any]:
         args += ["--cover", job.cover, "--data-file", str(data_file)]
     args += ["--", *job.files, "-q", "-p", "no:cacheprovider", "--no-header", "-o", "console_output_style=classic"]
     # third-party pytest plugins (hypothesis, benchmark...) cost ~0.5 s of start-up per run
-    outcome = run_child(root, args, job.timeout, env={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
+    outcome = run_child(root, args, job.timeout, env={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}, limits=job.limits)
     result = dict(outcome.result or {})
     if "coverage" in result:
         result["coverage"] = _map_coverage(job, result["coverage"])
@@ -108,6 +110,10 @@ def run_tests(job: TestJob) -> dict[str, Any]:
         message = (f"{job.files[0]}:1: {label}: coverage of {job.cover} is {percent:.1f}%, "
                    f"{job.floor - percent:.1f} points below the floor of {job.floor:g}% set in modules.yaml; "
                    f"add tests for source lines {result['coverage'].get('missing_source', [])[:10]}")
+    if outcome.tampered:  # student code changed or deleted course files: restored, and it fails the task
+        tampered = "\n".join(f"  {t}" for t in outcome.tampered)
+        message = (f"{job.files[0]}:1: {label}: the tests changed course files; each was restored:\n{tampered}"
+                   + (f"\n{message}" if message else ""))
     result["status"] = "failed" if message else "passed"
     result["message"] = message
     atomic.write_text(job.result_file, json.dumps(result, indent=1))

@@ -250,3 +250,25 @@ def test_item13_a_syntax_error_in_a_test_file_is_placed_in_that_file(built: Cour
     print(out)
     assert "ast.py" not in out.split("--- pytest output")[0]  # was: the place was .../lib/python3.11/ast.py:50
     assert "tests/unit/test_leaf.py:4:" in out, out
+
+
+VANDAL = ("import os\nfrom pathlib import Path\n\n\ndef test_vandal():\n"
+          "    os.remove('modules/01_core/core.py')\n"
+          "    Path('tests/unit/test_ops.py').write_text('def test_nothing():\\n    pass\\n')\n")
+
+
+def test_item12_a_test_that_destroys_sources_is_caught_and_undone(built: Course) -> None:
+    core, ops_test = built.read("modules/01_core/core.py"), built.read("tests/unit/test_ops.py")
+    built.write("tests/unit/test_leaf.py", built.read("tests/unit/test_leaf.py") + "\n\n" + VANDAL)
+    run = built.cli()
+    assert run.returncode != 0
+    out = run.stdout + run.stderr
+    assert ("tests/unit/test_leaf.py:1: test:leaf: the tests changed course files; each was restored:\n"
+            "  modules/01_core/core.py: deleted by tests/unit/test_leaf.py::test_vandal; it was restored from its "
+            "copy in build/state/originals/\n"
+            "  tests/unit/test_ops.py: changed by tests/unit/test_leaf.py::test_vandal; it was restored from its "
+            "copy in build/state/originals/; what it wrote is kept in build/state/originals/replaced/") in out, out
+    assert built.read("modules/01_core/core.py") == core  # was: deleted, and the test passed
+    assert built.read("tests/unit/test_ops.py") == ops_test
+    replaced = list((built.root / "build/state/originals/replaced/tests/unit").iterdir())
+    assert [p.read_text() for p in replaced] == ["def test_nothing():\n    pass\n"]  # nothing is lost
