@@ -29,8 +29,8 @@ from typing import IO, Any
 
 from tasks.core import layout
 from tasks.model.fields import Limits
-from tasks.sandbox.keep import Keeper
 from tasks.sandbox import proc, runner  # the child side: its module name is what the child runs
+from tasks.sandbox.keep import Keeper
 
 OUTPUT_CAP = 8 << 20  # bytes of a child's output kept on disk
 TAIL = 64 << 10  # bytes kept in memory for the message
