@@ -70,8 +70,9 @@ def imports_of(dotted: str) -> frozenset[str]:
 @cache
 def reach(entry: str) -> tuple[str, ...]:
     """`entry` and every `tasks` module it imports, transitively, sorted."""
-    seen = {entry}
-    todo = [entry]
+    parts = entry.split(".")
+    seen = {".".join(parts[:i]) for i in range(1, len(parts) + 1)}  # importing a.b.c runs a and a.b too
+    todo = sorted(seen)
     while todo:
         for name in imports_of(todo.pop()):
             if name not in seen:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import time
 from dataclasses import dataclass
@@ -19,7 +18,9 @@ from typing import Any
 
 from tasks.core import atomic, layout, output
 from tasks.core.errors import SourceError, join
+from tasks.steps.regions import is_marker_line, solution_regions
 from tasks.steps.sources import Cell, check_code, check_directives, check_imports, decode, scan
+from tasks.tools import nbdev
 
 HEADER = re.compile(r"^# %% .* #(?P<id>[0-9a-f]{8}(?:-\d+)?)$")
 
@@ -93,46 +94,39 @@ def read_notebook(source: Path) -> dict[str, Any]:
     return _notebook(text, source.suffix == ".ipynb")
 
 
-def _render(nb_data: dict[str, Any], source: Path, target: str, lib_dir: Path) -> str:
-    from fastcore.nbio import dict2nb
-    from nbdev.export import ExportModuleProc
-    from nbdev.maker import ModuleMaker
-    from nbdev.process import NBProcessor
-
-    nb = dict2nb(nb_data)
-    proc = ExportModuleProc()
-    NBProcessor(nb=nb, procs=[proc]).process()
-    maker = ModuleMaker(dest=lib_dir, name=target, nb_path=source, is_new=True)
-    final = Path(maker.fname)
-    # nbdev writes in place; give it a private name beside the final one, so that
-    # its relative imports and header paths come out the same
-    tmp = final.with_name(f".{final.stem}.{os.getpid()}.export.py")
-    maker.fname = tmp
-    maker.nb_path = None  # no docs URL lookup: that would read nbdev's config files
-    try:
-        maker.make(proc.modules["#"], proc.in_all["#"], lib_path=lib_dir / target.split(".")[0])
-        return tmp.read_text(encoding="utf-8")
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _line_map(rendered: str, nb_data: dict[str, Any], cells: list[Cell]) -> list[list[int]]:
     """[generated line, source line] pairs: one per generated cell (lines inside a cell follow on).
 
     nbdev strips the cell's leading directive and blank lines and writes the rest
     verbatim after a '# %% <path> #<id>' header.
     """
-    starts: dict[str, int] = {}
+    kept: dict[str, list[int]] = {}  # cell id -> the source line of each line nbdev writes
     nb_cells = nb_data["cells"]
     if len(nb_cells) == len(cells):
         for nbc, cell in zip(nb_cells, cells, strict=True):
-            starts[nbc["id"]] = cell.code()[0]
+            first, code = cell.code()
+            kept[nbc["id"]] = [first + n for n, t in enumerate(code.split("\n")) if not is_marker_line(t)]
     pairs: list[list[int]] = []
     for i, text in enumerate(rendered.split("\n"), start=1):
         m = HEADER.match(text)
-        if m and m.group("id") in starts:
-            pairs.append([i + 1, starts[m.group("id")]])
+        if m and m.group("id") in kept:
+            lines = kept[m.group("id")]
+            # a new pair wherever a dropped marker line makes the source skip ahead
+            pairs += [[i + 1 + k, src] for k, src in enumerate(lines) if k == 0 or src != lines[k - 1] + 1]
     return pairs
+
+
+def drop_markers(nb_data: dict[str, Any], cells: list[Cell]) -> None:
+    """Remove solution marker lines from the exported cells: they never reach the package."""
+    if len(nb_data["cells"]) != len(cells):
+        return
+    for nbc, cell in zip(nb_data["cells"], cells, strict=True):
+        if not cell.exported:
+            continue
+        src = "".join(nbc["source"]) if isinstance(nbc["source"], list) else nbc["source"]
+        lines = src.split("\n")
+        if any(is_marker_line(t) for t in lines):
+            nbc["source"] = "\n".join(t for t in lines if not is_marker_line(t))
 
 
 def validate(job: ExportJob, text: str) -> list[Cell]:
@@ -144,8 +138,13 @@ def validate(job: ExportJob, text: str) -> list[Cell]:
     code_problems, imports = check_code(cells, rel, job.package)
     problems += code_problems
     problems += check_imports(imports, rel, job.name, job.package, job.depends, job.targets)
-    if problems:
-        raise SourceError(join(problems))
+    message = join(problems)
+    try:
+        solution_regions(cells, rel)
+    except SourceError as exc:  # misplaced markers, listed after the other problems
+        message = f"{message}\n{exc}" if message else str(exc)
+    if message:
+        raise SourceError(message)
     return cells
 
 
@@ -214,7 +213,8 @@ def export(job: ExportJob) -> dict[str, Any]:
         line = next((i for i, ln in enumerate(text.split("\n")[:2], 1) if "coding" in ln), 1)
         msg = f"{job.source}:{line}: jupytext cannot read the source: {exc}; remove the coding line (sources are UTF-8)"
         raise SourceError(msg) from None
-    rendered = _render(nb_data, root / job.source, job.target, root / job.lib)
+    drop_markers(nb_data, cells)
+    rendered = nbdev.render(nb_data, root / job.source, job.target, root / job.lib)
     data = rendered.encode("utf-8")
     lines = _line_map(rendered, nb_data, cells)
     previous = read_record(job).get("sha256")

@@ -10,7 +10,6 @@ import ast
 import json
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 from tasks.core.errors import Problem, SourceError
@@ -261,8 +260,3 @@ def check_imports(imports: list[Import], path: str, name: str, package: str, dep
             problems.append(Problem(path, imp.line, 0, (
                 f"{name} imports {mod}, which no module in modules.yaml produces{hint}")))
     return problems
-
-
-def load_cells(source: Path, rel: str) -> list[Cell]:
-    """Read and scan a source file, with a clear error for bad encodings."""
-    return scan(decode(source.read_bytes(), rel), rel)

@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Course
-from test_reporter import BREAK_ADD, status_run, table_rows
+from conftest import BREAK_ADD, Course, status_run, table_rows
 
 from tasks.reports import picture
 from tasks.reports.pages import _ranges
