@@ -20,7 +20,7 @@ from pathlib import Path
 from tasks.core import atomic, layout
 
 SUFFIXES = (".py", ".ipynb", ".yaml", ".yml", ".toml", ".cfg", ".ini", ".json", ".txt", ".md")
-SKIP = ("build", "__pycache__", "node_modules", "venv")
+SKIP = (layout.BUILD, "__pycache__", "node_modules", "venv")
 
 Stamp = tuple[int, int, int]  # size, mtime_ns, inode
 
