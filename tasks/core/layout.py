@@ -38,6 +38,9 @@ WHEELHOUSE = f"{BUILD}/wheelhouse"
 HAND_EDITS = f"{BUILD}/hand-edits"
 
 RUNNER_PREFIX = "runner-"  # a sandbox child's result file: build/runner-*.json while it runs
+SANDBOX_PREFIX = ".sandbox-"  # a sandbox child's private HOME and TMPDIR: build/.sandbox-*/ while it runs
+OUTPUT_SPILL = f"{BUILD}/output"  # a child's output beyond what a message shows, size-capped
+SOURCE_COPIES = f"{BUILD}/state/originals"  # copies of sources and tests, to restore what student code changed
 
 # the result files the reports read, by folder under build/
 REPORT_INPUTS = ("results/check", "results/test", "results/integration", "results/system", "state/exports", "dist")

@@ -185,7 +185,7 @@ class Pipeline:
             reach = self.closure([m.name])
             job = CheckJob(root=str(self.root), name=m.name, source=m.source, target=m.target,
                            lib=self.manifest.lib, stubs=self.stubs(), records=self.records(reach),
-                           timeout=m.timeout)
+                           timeout=m.timeout, limits=m.limits)
             yield {
                 "name": m.name,
                 "doc": f"import {m.target} in a fresh process",
@@ -200,21 +200,25 @@ class Pipeline:
 
     def task_test(self) -> Iterator[TaskDict]:
         """the module's unit tests (pytest in a fresh process) with coverage of its exported file"""
+        from tasks.steps.testconfig import pytest_settings, test_inputs
         from tasks.steps.testing import TestJob
 
+        settings = pytest_settings(self.root)
         for m in self.manifest.modules:
             reach = self.closure([m.name, *self.test_imports(m.tests)])
             job = TestJob(root=str(self.root), kind="test", name=m.name, files=m.tests, lib=self.manifest.lib,
                           stubs=self.stubs(), records=self.records(reach), timeout=m.timeout,
-                          cover=self.generated(m.name), floor=m.coverage, pending=self.pending(reach))
+                          cover=self.generated(m.name), floor=m.coverage, limits=m.limits,
+                          pending=self.pending(reach))
             yield {
                 "name": m.name,
                 "doc": f"pytest {' '.join(m.tests) or '(no tests)'}",
                 "actions": [action(TEST, job)],
-                "file_dep": [*m.tests, *(self.generated(n) for n in reach)],
+                # conftest.py files, helpers and pytest settings decide the outcome too (tasks.steps.testconfig)
+                "file_dep": [*m.tests, *test_inputs(self.root, m.tests), *(self.generated(n) for n in reach)],
                 "task_dep": [layout.task("check", m.name)],
                 "targets": [layout.result("test", m.name)],
-                "uptodate": [self._entry(m, TEST, reach=reach)],
+                "uptodate": [self._entry(m, TEST, reach=reach, pytest=settings)],
                 "clean": True,
             }
         self.scan().save()
@@ -265,14 +269,17 @@ class Pipeline:
     def _suites(self, kind: str) -> Iterator[TaskDict]:
         from doit.tools import config_changed
 
+        from tasks.steps.testconfig import pytest_settings, test_inputs
         from tasks.steps.testing import TestJob
 
         init = self.init_job()
+        settings = pytest_settings(self.root)
         for suite in self.suites():
             if suite.kind != kind:
                 continue
             reach = list(self.modules) if suite.whole else self.closure(suite.modules)
-            files = [suite.path, *suite.helpers, *(self.generated(n) for n in reach)]
+            files = list(dict.fromkeys([suite.path, *suite.helpers, *test_inputs(self.root, [suite.path]),
+                                        *(self.generated(n) for n in reach)]))
             task_dep = [layout.task("validate", n) for n in reach]
             if suite.whole:
                 files += [*init.init_files(), *init.extra_files()]
@@ -294,7 +301,7 @@ class Pipeline:
                 "file_dep": files,
                 "task_dep": task_dep,
                 "targets": [layout.result(suite.kind, suite.name)],
-                "uptodate": [config_changed({"reach": reach, "code": version(TEST)})],
+                "uptodate": [config_changed({"reach": reach, "code": version(TEST), "pytest": settings})],
                 "clean": True,
             }
 

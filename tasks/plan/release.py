@@ -46,7 +46,9 @@ class Release:
         lib_prefix = m.lib.rstrip("/") + "/"
         job = WheelJob(root=str(root), lib=m.lib, package=m.package,
                        files=tuple(f.removeprefix(lib_prefix) for f in self.p.package_files()),
-                       runtime=tuple(project.get("dependencies", [])), distribution=str(project.get("name") or ""))
+                       runtime=tuple(project.get("dependencies", [])), distribution=str(project.get("name") or ""),
+                       exports=tuple((f.removeprefix(lib_prefix), r)
+                                     for f, r in self.p.records([x.name for x in m.modules]).items()))
         gates = [layout.task("validate", x.name) for x in m.modules] + ["init"] + \
             [layout.suite_task(s.kind, s.name) for s in self.p.suites()]
         api = [RELEASED_API] if (root / RELEASED_API).exists() else []

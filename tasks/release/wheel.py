@@ -40,6 +40,7 @@ class WheelJob:
     files: tuple[str, ...]  # the package files the wheel must hold, relative to lib (posix)
     runtime: tuple[str, ...]  # the runtime requirements pyproject.toml declares
     distribution: str = ""  # [project] name; empty: the package name
+    exports: tuple[tuple[str, str], ...] = ()  # (module file relative to lib, its export record): what was validated
 
     @property
     def dist(self) -> Path:
@@ -84,6 +85,24 @@ def contents_problems(archive: Path, job: WheelJob, version: str) -> list[str]:
         problems.append(f"runtime requirements are {runtime}, expected {sorted(job.runtime)} from pyproject.toml")
     if meta["Version"] != version:
         problems.append(f"metadata version {meta['Version']} differs from pyproject.toml's {version}")
+    return problems
+
+
+def export_problems(archive: Path, job: WheelJob) -> list[str]:
+    """Modules in the wheel whose bytes differ from what their export wrote (and the checks validated)."""
+    problems: list[str] = []
+    with zipfile.ZipFile(archive) as zf:
+        names = set(zf.namelist())
+        for rel, record_path in job.exports:
+            try:
+                record = json.loads(layout.at(job.root, record_path).read_text(encoding="utf-8"))
+                expected = record["sha256"]
+            except (OSError, ValueError, KeyError, TypeError):
+                problems.append(f"no export record for {rel} ({record_path}); run doit")
+                continue
+            if rel in names and hashlib.sha256(zf.read(rel)).hexdigest() != expected:
+                problems.append(f"{rel} differs from what was exported and validated (changed after its export: "
+                                f"run doit, then doit wheel)")
     return problems
 
 
@@ -186,7 +205,7 @@ def build_wheel(job: WheelJob) -> dict[str, Any]:
             built = Path(builder.build("wheel", Path(tmp) / "out"))
         except Exception as exc:  # noqa: BLE001 - the backend's own error, shown as is
             raise ReleaseError(f"pyproject.toml:1: the wheel build failed: {exc}") from None
-        problems = contents_problems(built, job, version)
+        problems = contents_problems(built, job, version) + export_problems(built, job)
         if problems:
             listed = "\n".join(f"  - {p}" for p in problems)
             raise ReleaseError(f"pyproject.toml:1: the wheel {built.name} is not what we ship; nothing was "

@@ -16,6 +16,7 @@ from typing import Any
 
 from tasks.core import atomic, layout
 from tasks.core.errors import CheckError
+from tasks.model.fields import Limits
 from tasks.sandbox.spawn import run_child
 from tasks.steps.export import source_place
 
@@ -32,6 +33,7 @@ class CheckJob:
     stubs: tuple[str, ...]  # package namespaces to stub (no __init__ executed)
     records: dict[str, str]  # generated file (relative to root) -> its export record
     timeout: float
+    limits: Limits | None = None  # of the student code (modules.yaml); None: the defaults
 
     @property
     def result_file(self) -> Path:
@@ -124,8 +126,11 @@ def check_import(job: CheckJob) -> dict[str, Any]:
     args = ["import", "--lib", job.lib, "--target", job.target]
     for stub in job.stubs:
         args += ["--stub", stub]
-    outcome = run_child(root, args, job.timeout)
+    outcome = run_child(root, args, job.timeout, limits=job.limits)
     message = describe(job, outcome.result, outcome.timed_out, outcome.output)
+    if outcome.tampered:  # importing the module changed or deleted course files: restored, and it fails
+        message = "\n".join([f"{job.source}:1: importing {job.target} changed course files; each was restored:",
+                              *(f"  {t}" for t in outcome.tampered), *([message] if message else [])])
     result = {"module": job.name, "status": "failed" if message else "passed", "message": message,
               "import_seconds": (outcome.result or {}).get("seconds")}
     atomic.write_text(job.result_file, json.dumps(result, indent=1))

@@ -177,16 +177,23 @@ def validate(job: ExportJob, text: str) -> tuple[dict[str, Any], list[Cell]]:
     """
     rel = job.source
     is_ipynb = rel.endswith(".ipynb")
-    if is_ipynb:
-        cells = scan(text, rel)
-        problems = [p for c in cells for p in check_separators("\n".join(c.lines), cell_place(rel, c.number))]
-        if not problems:
-            nb_data = _notebook(text, True, rel)
-    else:
-        problems = check_separators(text, rel)
-        if not problems:
-            data, cells = percent_notebook(text, rel)
-            nb_data = _stable_ids(data)
+    try:
+        if is_ipynb:
+            cells = scan(text, rel)
+            problems = [p for c in cells for p in check_separators("\n".join(c.lines), cell_place(rel, c.number))]
+            if not problems:
+                nb_data = _notebook(text, True, rel)
+        else:
+            problems = check_separators(text, rel)
+            if not problems:
+                data, cells = percent_notebook(text, rel)
+                nb_data = _stable_ids(data)
+    except SourceError:
+        raise
+    except ValueError as exc:  # jupytext refuses a coding cookie other than utf-8 (found by tests/tasks/test_fuzz.py)
+        line = next((i for i, ln in enumerate(text.split("\n")[:2], 1) if "coding" in ln), 1)
+        msg = f"{rel}:{line}: jupytext cannot read the source: {exc}; remove the coding line (sources are UTF-8)"
+        raise SourceError(msg) from None
     if problems:
         raise SourceError(join(problems))
     expected = job.target.split(".", 1)[1]
@@ -214,9 +221,13 @@ def _digest(data: bytes) -> str:
 def read_record(job: ExportJob) -> dict[str, Any]:
     try:
         record: dict[str, Any] = json.loads(job.record.read_text(encoding="utf-8"))
-        return record
     except (OSError, ValueError):
         return {}
+    # a record of the wrong shape counts as absent (the module is exported again), never a crash
+    ok = isinstance(record, dict) and isinstance(record.get("sha256"), str) and \
+        isinstance(record.get("stat"), (list, type(None))) and isinstance(record.get("lines", []), list) and \
+        all(isinstance(p, list) and len(p) == 2 and all(type(x) is int for x in p) for p in record.get("lines", []))
+    return record if ok else {}
 
 
 def hand_edited(job: ExportJob) -> bool:
@@ -225,6 +236,8 @@ def hand_edited(job: ExportJob) -> bool:
     out = job.output
     if not record or not out.exists():
         return False
+    if record.get("target", job.target) != job.target:
+        return False  # the record is of another file: the module's target changed (two modules swapped targets)
     st = out.stat()
     if [st.st_size, st.st_mtime_ns] == record.get("stat"):
         return False
@@ -268,12 +281,13 @@ def export(job: ExportJob) -> dict[str, Any]:
     if previous != _digest(data):
         # announce the new bytes before writing them, so that an interruption between the two
         # writes is not taken for a hand edit by the next run
-        pending = {"sha256": _digest(data), "previous": previous, "stat": None, "source": job.source, "lines": lines}
+        pending = {"sha256": _digest(data), "previous": previous, "stat": None, "source": job.source, "lines": lines,
+                   "output": job.output.relative_to(root).as_posix(), "target": job.target}
         atomic.write_bytes(job.record, json.dumps(pending, indent=1).encode())
     wrote = atomic.write_if_changed(job.output, data)
     st = job.output.stat()
     record = {"sha256": _digest(data), "stat": [st.st_size, st.st_mtime_ns], "source": job.source, "lines": lines,
-              "output": job.output.relative_to(root).as_posix()}
+              "output": job.output.relative_to(root).as_posix(), "target": job.target}
     atomic.write_if_changed(job.record, json.dumps(record, indent=1).encode())
     return {"sha256": record["sha256"], "written": wrote}
 

@@ -79,6 +79,17 @@ def resolve(found: list[tuple[int, str, tuple[str, ...]]], package: str,
     return modules, whole, unknown
 
 
+def _entry_ok(entry: Any) -> bool:
+    """[stamp of 3 ints, [[line, module, [names]], ...]]: what `ImportScan.found` stores."""
+    try:
+        stamp, found = entry
+        return isinstance(stamp, list) and len(stamp) == 3 and all(type(x) is int for x in stamp) and \
+            isinstance(found, list) and all(type(line) is int and isinstance(mod, str) and isinstance(names, list)
+                                            and all(isinstance(n, str) for n in names) for line, mod, names in found)
+    except (TypeError, ValueError):
+        return False
+
+
 class ImportScan:
     """`imported_modules` of files, remembered between doit runs by each file's size, mtime and inode.
 
@@ -99,9 +110,9 @@ class ImportScan:
             try:
                 data = json.loads(store.read_text(encoding="utf-8"))
                 if data.get("code") == self.code and data.get("package") == package:
-                    self.entries = data["files"]
-            except (OSError, ValueError, KeyError, AttributeError):
-                self.entries = {}
+                    self.entries = {k: v for k, v in data["files"].items() if _entry_ok(v)}
+            except (OSError, ValueError, KeyError, AttributeError, TypeError):
+                self.entries = {}  # a store of the wrong shape counts as absent: the files are parsed again
 
     def found(self, path: Path) -> list[tuple[int, str, tuple[str, ...]]]:
         """`imported_modules` of the file at `path`; raises what reading or parsing it raises."""

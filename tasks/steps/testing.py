@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from tasks.core import atomic, layout, output
 from tasks.core.errors import CheckError
+from tasks.model.fields import Limits
 from tasks.sandbox.spawn import run_child
 from tasks.steps.checks import foreign, map_frames
 from tasks.steps.export import source_line
@@ -36,6 +37,7 @@ class TestJob:
     cover: str | None = None  # generated file whose coverage is measured
     floor: float | None = None  # minimum coverage, percent
     import_package: str | None = None  # with no test files: import this package instead, and say so
+    limits: Limits | None = None  # of the student code (modules.yaml); None: the defaults
     # in a student tree: (module, source, shipped stub lines) of each module the tests reach;
     # while any stub is left the tests are not run against it (the module is todo or waiting)
     pending: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
@@ -133,7 +135,7 @@ def run_tests(job: TestJob) -> dict[str, Any]:
     # a file that fails to collect fails alone: the other files' tests still run and are reported
     args += ["--", *job.files, "-q", "-p", "no:cacheprovider", "--continue-on-collection-errors", "--no-header", "-o", "console_output_style=classic"]
     # third-party pytest plugins (hypothesis, benchmark...) cost ~0.5 s of start-up per run
-    outcome = run_child(root, args, job.timeout, env={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
+    outcome = run_child(root, args, job.timeout, env={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}, limits=job.limits)
     result = dict(outcome.result or {})
     if "coverage" in result:
         result["coverage"] = _map_coverage(job, result["coverage"])
@@ -155,6 +157,10 @@ def run_tests(job: TestJob) -> dict[str, Any]:
         message = (f"{job.files[0]}:1: {label}: coverage of {job.cover} is {percent:.1f}%, "
                    f"{job.floor - percent:.1f} points below the floor of {job.floor:g}% set in modules.yaml; "
                    f"add tests for source lines {result['coverage'].get('missing_source', [])[:10]}")
+    if outcome.tampered:  # student code changed or deleted course files: restored, and it fails the task
+        tampered = "\n".join(f"  {t}" for t in outcome.tampered)
+        message = (f"{job.files[0]}:1: {label}: the tests changed course files; each was restored:\n{tampered}"
+                   + (f"\n{message}" if message else ""))
     result["status"] = "failed" if message else "passed"
     result["message"] = message
     atomic.write_text(job.result_file, json.dumps(result, indent=1))

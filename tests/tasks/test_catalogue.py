@@ -159,7 +159,7 @@ ROWS = {
                               m("1:1", "the manifest is empty; declare the course under 'modules:' "
                                        "(see README, 'The manifest')")),
     "manifest not UTF-8": Row.bad(raw("modules.yaml", lambda b: b.replace(b"name: leaf", b"name: l\xe9af")),
-                                  "modules.yaml:21: not valid UTF-8 (byte 0xe9); save the file as UTF-8"),
+                                  "modules.yaml:21:12: not valid UTF-8 (byte 0xe9); save the file as UTF-8"),
     "test file that does not exist": Row.bad(yaml("depends: [core]\n", "depends: [core]\n    tests: [tests/unit/t.py]\n"),
                                              m("17:13", "module 'ops': test file 'tests/unit/t.py' does not exist; "
                                                         "create it or fix the path")),
