@@ -1,4 +1,4 @@
-"""The TinyTorch build: `doit` runs the development loop; `doit list --all -s` shows every task.
+"""The course build: `doit` runs the development loop; `doit list --all -s` shows every task.
 
 The course is declared in modules.yaml; the tasks are made from it in tasks/plan/.
 """
@@ -35,6 +35,7 @@ task_validate = _plan.pipeline.task_validate
 task_init = _plan.pipeline.task_init
 task_integration = _plan.pipeline.task_integration
 task_system = _plan.pipeline.task_system
+task_smoke = _plan.pipeline.task_smoke  # the quick check: export + import every module, the smoke suite
 
 # the release (tasks/plan/release.py)
 task_api = _plan.release.task_api
@@ -48,3 +49,6 @@ task_student = _plan.student.task_student
 # reports: they read the results on disk and re-run nothing (tasks/plan/reports.py)
 task_report = _plan.reports.task_report
 task_graph = _plan.reports.task_graph
+
+# grading a class: `doit grade --submissions DIR [--scheduler ADDRESS]` (tasks/plan/grade.py)
+task_grade = _plan.grade.task_grade

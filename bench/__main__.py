@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     real = not (args.no_real or args.quick)
 
     results = []
-    with tempfile.TemporaryDirectory(prefix="tinytorch-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="course-bench-") as tmp:
         courses: list[Course] = []
         if real:
             courses.append(copy_real(Path(tmp) / "real"))

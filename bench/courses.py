@@ -182,7 +182,7 @@ def manifest_modules(root: Path) -> dict[str, dict[str, object]]:
 
 def _package(root: Path) -> str:
     data = yaml.safe_load((root / "modules.yaml").read_text(encoding="utf-8"))
-    return str((data.get("package") or {}).get("name", "tinytorch"))
+    return str(data["package"]["name"])  # the manifest names the package
 
 
 def _imports(path: Path, package: str, targets: dict[str, str]) -> tuple[set[str], bool]:

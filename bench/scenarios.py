@@ -149,7 +149,7 @@ class Bench:
         expected = expected_tasks(self.course.root, module, kind)
         series = Series(expected=len(expected))
         for k in range(runs):
-            path.write_text(original + _edit(kind, k), encoding="utf-8")
+            path.write_text(edited(path, original, kind, k), encoding="utf-8")
             wall, ran = self.doit(parallel=parallel)
             self._record(series, wall, ran, expected)
         path.write_text(original, encoding="utf-8")
@@ -164,7 +164,7 @@ class Bench:
         series = Series()
         work: list[float] = []
         for k in range(self.runs):
-            path.write_text(original + _edit("code", 100 + k), encoding="utf-8")
+            path.write_text(edited(path, original, "code", 100 + k), encoding="utf-8")
             wall, out = run([PY, "-m", "doit", "--reporter", "json"], self.course.root, self.env, check=False)
             report = json.loads(out[out.index("{"):])
             done = [t for t in report["tasks"] if t.get("elapsed") is not None]
@@ -207,7 +207,7 @@ class Bench:
         import yaml
 
         data = yaml.safe_load((self.course.root / "modules.yaml").read_text(encoding="utf-8"))
-        package = (data.get("package") or {}).get("name", "tinytorch")
+        package = str(data["package"]["name"])  # the manifest names the package (tasks.model.manifest)
         shutil.rmtree(scratch, ignore_errors=True)
         (scratch / "nbs").mkdir(parents=True)
         for i, (name, m) in enumerate(manifest_modules(self.course.root).items()):
@@ -224,6 +224,20 @@ class Bench:
             series.seconds.append(wall)
         series.extra = {"modules_written": len(list((scratch / package).rglob("*.py")))}
         return series
+
+
+def edited(path: Path, original: str, kind: str, k: int) -> str:
+    """`original` with one more cell of `kind`: appended text for a percent source, a new cell for a notebook."""
+    if path.suffix != ".ipynb":
+        return original + _edit(kind, k)
+    nb = json.loads(original)
+    source = f"A prose edit (benchmark run {k})." if kind == "prose" else f"#| export\n_bench_edit = {k}"
+    cell: dict[str, Any] = {"cell_type": "markdown" if kind == "prose" else "code", "id": f"bench{k}",
+                            "metadata": {}, "source": source}
+    if kind != "prose":
+        cell.update({"execution_count": None, "outputs": []})
+    nb["cells"].append(cell)
+    return json.dumps(nb, indent=1) + "\n"
 
 
 def _edit(kind: str, k: int) -> str:

@@ -17,11 +17,14 @@ Layers, lowest first; a module imports only from its own layer or lower ones
   reports/  status (the one status model) -> schema, pages, picture, report; console
             (doit's reporter: reads status only)
   safety/   lock, interrupts, recovery, guards (what dodo.py sets up before doit runs)
-  plan/     task creators: pipeline, release, student, reports, with actions (the lazy action
+  grade/    `doit grade`: jobs (records) -> intake (submissions, safely) -> isolate, jail
+            (scratch tree, limits, namespaces) -> agent (the run inside, signed result) ->
+            verdict, worker (trusted side) -> executors (pool, Dask), gradebook
+  plan/     task creators: pipeline, release, student, reports, grade, with actions (the lazy action
             helper); Plan bundles them for dodo.py
 
 Data flows one way: modules.yaml -> model.Manifest -> plan (task dicts with plain-data
 jobs) -> doit -> step actions -> files under build/ -> reports.status -> pages, console.
 """
 
-LAYERS = ("core", "tools", "model", "sandbox", "steps", "release", "student", "reports", "safety", "plan")
+LAYERS = ("core", "tools", "model", "sandbox", "steps", "release", "student", "reports", "safety", "grade", "plan")

@@ -24,6 +24,7 @@ PASSED = f"{STATE}/passed"  # the content of each check/test/suite task's inputs
 RESULTS = f"{BUILD}/results"
 TIMINGS = f"{RESULTS}/timings.json"  # written by the console reporter
 WHEEL_RESULT = f"{RESULTS}/wheel.json"
+SMOKE_RESULT = f"{RESULTS}/smoke/smoke.json"
 VERIFY_RESULT = f"{RESULTS}/verify.json"
 
 NOTEBOOKS = f"{BUILD}/notebooks"
@@ -31,12 +32,17 @@ COVERAGE = f"{BUILD}/coverage"
 REPORTS = f"{BUILD}/reports"
 API = f"{BUILD}/api"
 DIST = f"{BUILD}/dist"
+RELEASE_NOTES = f"{DIST}/RELEASE_NOTES.md"
+STAGE = f"{BUILD}/stage"  # the wheel is built from a copy of the package with a generated hatch config
 PREVIOUS_WHEELS = f"{DIST}/previous"
 VERIFY_VENV = f"{BUILD}/verify/venv"
 WHEELHOUSE = f"{BUILD}/wheelhouse"
 HAND_EDITS = f"{BUILD}/hand-edits"
 
 RUNNER_PREFIX = "runner-"  # a sandbox child's result file: build/runner-*.json while it runs
+SANDBOX_PREFIX = ".sandbox-"  # a sandbox child's private HOME and TMPDIR: build/.sandbox-*/ while it runs
+OUTPUT_SPILL = f"{BUILD}/output"  # a child's output beyond what a message shows, size-capped
+SOURCE_COPIES = f"{BUILD}/state/originals"  # copies of sources and tests, to restore what student code changed
 
 # the result files the reports read, by folder under build/
 REPORT_INPUTS = ("results/check", "results/test", "results/integration", "results/system", "state/exports", "dist")
@@ -71,8 +77,8 @@ def coverage_data(name: str) -> str:
 
 
 def notebook(source: str, name: str) -> str:
-    """The student notebook of a module (named after its source's folder, or the module)."""
-    return f"{NOTEBOOKS}/{PurePosixPath(source).parent.name or name}.ipynb"
+    """The student notebook of a module, named after the module: names are unique, source folders need not be."""
+    return f"{NOTEBOOKS}/{name}.ipynb"
 
 
 def report_file(name: str) -> str:
@@ -128,3 +134,33 @@ def student_archive(package: str, version: str) -> str:
 def student_coverage(name: str) -> str:
     """Coverage of the reference module under its visible tests (proof (c) of `doit student`)."""
     return f"{COVERAGE}/student-{name}.coverage"
+
+
+# -- grading a class (tasks.grade, tasks.plan.grade) ----------------------------------------------------
+GRADES = f"{BUILD}/grades"  # the gradebook: the only place `doit grade` writes besides the scratch trees
+GRADE_RESULTS = f"{GRADES}/results"  # one signed result per student, keyed by what it was graded from
+GRADE_FEEDBACK = f"{GRADES}/feedback"
+GRADE_SCRATCH = f"{GRADES}/scratch"  # one scratch tree per submission while it is graded
+GRADEBOOK_FILES = ("grades.csv", "grades.json", "index.html")
+GRADEBOOK_TASK = "~gradebook"  # a subtask name no student id can take (ids start with a letter or digit)
+
+
+def gradebook_file(name: str) -> str:
+    return f"{GRADES}/{name}"
+
+
+def grade_result(student: str) -> str:
+    return f"{GRADE_RESULTS}/{student}.json"
+
+
+def grade_feedback(student: str) -> str:
+    return f"{GRADE_FEEDBACK}/{student}.md"
+
+
+def grade_scratch(student: str) -> str:
+    return f"{GRADE_SCRATCH}/{student}"
+
+
+def grade_task(student: str) -> str:
+    """'alice' -> 'grade:alice' (the gradebook itself is `grade_task(GRADEBOOK_TASK)`)."""
+    return task("grade", student)

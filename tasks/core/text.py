@@ -12,6 +12,28 @@ def closest(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str | Non
     return found[0] if found else None
 
 
+def closest_dotted(word: str, choices: Iterable[str], cutoff: float = 0.75) -> str | None:
+    """The dotted name nearest to `word`, judged on the parts that differ, not on a shared prefix.
+
+    'pkg.core.tensr' is close to 'pkg.core.tensor'; 'pkg.core.losses' is not close to
+    'pkg.core.layers', however long the shared 'pkg.core.' is.
+    """
+    parts = word.split(".")
+    best: tuple[float, str] | None = None
+    for choice in choices:
+        other = choice.split(".")
+        n = 0
+        while n < min(len(parts), len(other)) and parts[n] == other[n]:
+            n += 1
+        mine, theirs = ".".join(parts[n:]), ".".join(other[n:])
+        if not mine or not theirs:
+            continue
+        score = difflib.SequenceMatcher(None, mine, theirs).ratio()
+        if score >= cutoff and (best is None or score > best[0]):
+            best = (score, choice)
+    return best[1] if best else None
+
+
 class BadEncoding(ValueError):
     """Bytes that are not UTF-8: the line (1-based) and the first bad byte."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from tasks.plan.grade import Grade
 from tasks.plan.pipeline import Pipeline
 from tasks.plan.release import Release
 from tasks.plan.reports import Reports
@@ -13,14 +14,16 @@ from tasks.plan.student import Student
 
 @dataclass(frozen=True)
 class Plan:
-    """Every task creator of one course: the development loop, the release, the student edition, the reports."""
+    """Every task creator of one course: the development loop, the release, the student edition, the reports,
+    grading."""
 
     pipeline: Pipeline
     release: Release
     reports: Reports
     student: Student
+    grade: Grade
 
     @classmethod
     def load(cls, root: Path) -> Plan:
         pipeline = Pipeline.load(root)
-        return cls(pipeline, Release(pipeline), Reports(pipeline), Student(pipeline))
+        return cls(pipeline, Release(pipeline), Reports(pipeline), Student(pipeline), Grade(pipeline))

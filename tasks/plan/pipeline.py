@@ -58,8 +58,20 @@ class Pipeline:
         self._scan: ImportScan | None = None
         self._discovered: list[Suite] | None = None
         self._built_on: dict[str, list[str]] | None = None
+        self._requires: tuple[str, ...] | None | bool = False  # False: not read yet
         # a student tree (made by `doit student`): each module's shipped stub lines
         self.student: dict[str, tuple[str, ...]] = _student_stubs(root)
+
+    def requires(self) -> tuple[str, ...] | None:
+        """[project].dependencies of pyproject.toml (None when it cannot be read: `doit wheel` says why)."""
+        if self._requires is False:
+            from tasks.steps.assemble import read_project
+
+            try:
+                self._requires = tuple(str(r) for r in read_project(self.root / "pyproject.toml").get("dependencies", []))
+            except BuildError:
+                self._requires = None
+        return self._requires  # type: ignore[return-value]
 
     @classmethod
     def load(cls, root: Path) -> Pipeline:
@@ -115,7 +127,9 @@ class Pipeline:
         if self._discovered is None:
             from tasks.steps.suites import discover
 
-            self._discovered = discover(self.root, self.manifest.package, self.targets, self.scan())
+            extras = frozenset(f"{self.manifest.package}.{d.removesuffix('.py').replace('/', '.')}"
+                               for d, _ in self.manifest.files if d.endswith(".py"))
+            self._discovered = discover(self.root, self.manifest.package, self.targets, self.scan(), extras)
             self.scan().save()
         return self._discovered
 
@@ -154,7 +168,7 @@ class Pipeline:
             job = ExportJob(
                 root=str(self.root), name=m.name, source=m.source, target=m.target, lib=self.manifest.lib,
                 package=self.manifest.package, depends={d: self.modules[d].target for d in m.depends},
-                targets=self.targets, sources={d: self.modules[d].source for d in m.depends},
+                targets=self.targets, requires=self.requires(), sources={d: self.modules[d].source for d in m.depends},
                 dependants={d: self.modules[d].source for d in self.dependants()[m.name]},
             )
             yield {
@@ -163,7 +177,7 @@ class Pipeline:
                 "actions": [action(EXPORT, job)],
                 "file_dep": [m.source],
                 "targets": [self.generated(m.name)],
-                "uptodate": [self._entry(m, EXPORT, deps=job.depends), action(EXPORT_INTACT, job)],
+                "uptodate": [self._entry(m, EXPORT, deps=job.depends, requires=job.requires), action(EXPORT_INTACT, job)],
                 "clean": True,
             }
 
@@ -189,7 +203,7 @@ class Pipeline:
             reach = self.closure([m.name])
             job = CheckJob(root=str(self.root), name=m.name, source=m.source, target=m.target,
                            lib=self.manifest.lib, stubs=self.stubs(), records=self.records(reach),
-                           timeout=m.timeout)
+                           timeout=m.timeout, limits=m.limits)
             yield {
                 "name": m.name,
                 "doc": f"import {m.target} in a fresh process",
@@ -205,21 +219,25 @@ class Pipeline:
 
     def task_test(self) -> Iterator[TaskDict]:
         """the module's unit tests (pytest in a fresh process) with coverage of its exported file"""
+        from tasks.steps.testconfig import pytest_settings, test_inputs
         from tasks.steps.testing import TestJob
 
+        settings = pytest_settings(self.root)
         for m in self.manifest.modules:
             reach = self.closure([m.name, *self.test_imports(m.tests)])
             job = TestJob(root=str(self.root), kind="test", name=m.name, files=m.tests, lib=self.manifest.lib,
                           stubs=self.stubs(), records=self.records(reach), timeout=m.timeout,
-                          cover=self.generated(m.name), floor=m.coverage, pending=self.pending(reach))
+                          cover=self.generated(m.name), floor=m.coverage, limits=m.limits,
+                          pending=self.pending(reach))
             yield {
                 "name": m.name,
                 "doc": f"pytest {' '.join(m.tests) or '(no tests)'}",
                 "actions": [action(TEST, job)],
-                "file_dep": [*m.tests, *(self.generated(n) for n in reach)],
+                # conftest.py files, helpers and pytest settings decide the outcome too (tasks.steps.testconfig)
+                "file_dep": [*m.tests, *test_inputs(self.root, m.tests), *(self.generated(n) for n in reach)],
                 "task_dep": [layout.task("check", m.name)],
                 "targets": [layout.result("test", m.name)],
-                "uptodate": [self._passed(layout.result("test", m.name)), self._entry(m, TEST, reach=reach)],
+                "uptodate": [self._passed(layout.result("test", m.name)), self._entry(m, TEST, reach=reach, pytest=settings)],
                 "clean": True,
             }
         self.scan().save()
@@ -239,11 +257,14 @@ class Pipeline:
         from tasks.steps.assemble import InitJob
 
         return InitJob(root=str(self.root), lib=self.manifest.lib, package=self.manifest.package,
-                       modules=tuple((m.name, m.target, layout.export_record(m.name)) for m in self.manifest.modules))
+                       modules=tuple((m.name, m.target, layout.export_record(m.name)) for m in self.manifest.modules),
+                       public={m.name: m.public for m in self.manifest.modules if m.public != "all"},
+                       files=self.manifest.files)
 
     def package_files(self) -> list[str]:
-        """Every file of the generated package: the exported modules and the assembled `__init__` files."""
-        return [*(self.generated(m.name) for m in self.manifest.modules), *self.init_job().init_files()]
+        """Every file of the generated package: the exported modules, the assembled `__init__` files, the extra files."""
+        job = self.init_job()
+        return [*(self.generated(m.name) for m in self.manifest.modules), *job.init_files(), *job.extra_files()]
 
     def task_init(self) -> TaskDict:
         """assemble the package __init__ files; remove modules the manifest no longer has"""
@@ -253,29 +274,34 @@ class Pipeline:
         return {
             "doc": f"assemble {self.manifest.lib} package __init__.py files (API in course order, __all__, __version__)",
             "actions": [action(INIT, job)],
-            "file_dep": ["pyproject.toml", *(self.generated(m.name) for m in self.manifest.modules)],
+            "file_dep": ["pyproject.toml", *(self.generated(m.name) for m in self.manifest.modules),
+                         *(src for _, src in job.files)],
             # only modules that import cleanly are assembled into the package
             "task_dep": [layout.task("check", m.name) for m in self.manifest.modules],
-            "targets": job.init_files(),
-            "uptodate": [self._passed(), config_changed({"modules": [list(t) for t in job.modules],
-                                                          "code": version(INIT)})],
+            "targets": [*job.init_files(), *job.extra_files()],
+            "uptodate": [self._passed(), config_changed({"modules": [list(t) for t in job.modules], "code": version(INIT),
+                                         "public": {k: list(v) if isinstance(v, tuple) else v for k, v in
+                                                    (job.public or {}).items()}, "files": [list(f) for f in job.files]})],
             "clean": True,
         }
 
     def _suites(self, kind: str) -> Iterator[TaskDict]:
         from doit.tools import config_changed
 
+        from tasks.steps.testconfig import pytest_settings, test_inputs
         from tasks.steps.testing import TestJob
 
         init = self.init_job()
+        settings = pytest_settings(self.root)
         for suite in self.suites():
             if suite.kind != kind:
                 continue
             reach = list(self.modules) if suite.whole else self.closure(suite.modules)
-            files = [suite.path, *(self.generated(n) for n in reach)]
+            files = list(dict.fromkeys([suite.path, *suite.helpers, *test_inputs(self.root, [suite.path]),
+                                        *(self.generated(n) for n in reach)]))
             task_dep = [layout.task("validate", n) for n in reach]
             if suite.whole:
-                files += init.init_files()
+                files += [*init.init_files(), *init.extra_files()]
                 task_dep.append("init")
             if suite.unknown:
                 line, mod = suite.unknown[0]
@@ -295,9 +321,33 @@ class Pipeline:
                 "task_dep": task_dep,
                 "targets": [layout.result(suite.kind, suite.name)],
                 "uptodate": [self._passed(layout.result(suite.kind, suite.name)),
-                             config_changed({"reach": reach, "code": version(TEST)})],
+                             config_changed({"reach": reach, "code": version(TEST), "pytest": settings})],
                 "clean": True,
             }
+
+    def smoke_files(self) -> list[str]:
+        """The smoke suite: tests/validation/test_*.py (none is fine: the package is then imported only)."""
+        return sorted(p.relative_to(self.root).as_posix() for p in (self.root / "tests" / "validation").glob("test_*.py"))
+
+    def task_smoke(self) -> TaskDict:
+        """the quick check: export and import every module, then the smoke suite against the assembled package"""
+        from doit.tools import config_changed
+
+        from tasks.steps.testing import TestJob
+
+        files = self.smoke_files()
+        names = list(self.modules)
+        job = TestJob(root=str(self.root), kind="smoke", name="smoke", files=tuple(files), lib=self.manifest.lib,
+                      stubs=(), records=self.records(names), timeout=max(m.timeout for m in self.manifest.modules),
+                      import_package=self.manifest.package)
+        return {
+            "actions": [action(TEST, job)],
+            "file_dep": [*files, *self.package_files()],
+            "task_dep": ["init"],  # init runs after every check:<m>, which runs after export:<m>
+            "targets": [layout.SMOKE_RESULT],
+            "uptodate": [config_changed({"files": files, "code": version(TEST)})],
+            "clean": True,
+        }
 
     def task_integration(self) -> Iterator[TaskDict]:
         """cross-module tests under tests/integration/, re-run when a module they reach changes"""

@@ -46,7 +46,9 @@ class Release:
         lib_prefix = m.lib.rstrip("/") + "/"
         job = WheelJob(root=str(root), lib=m.lib, package=m.package,
                        files=tuple(f.removeprefix(lib_prefix) for f in self.p.package_files()),
-                       runtime=tuple(project.get("dependencies", [])))
+                       runtime=tuple(project.get("dependencies", [])), distribution=str(project.get("name") or ""),
+                       exports=tuple((f.removeprefix(lib_prefix), r)
+                                     for f, r in self.p.records([x.name for x in m.modules]).items()))
         gates = [layout.task("validate", x.name) for x in m.modules] + ["init"] + \
             [layout.suite_task(s.kind, s.name) for s in self.p.suites()]
         api = [RELEASED_API] if (root / RELEASED_API).exists() else []
@@ -58,7 +60,8 @@ class Release:
             "actions": [*done, action(WHEEL, job)],
             "file_dep": ["pyproject.toml", *self.p.package_files(), *api],
             "task_dep": ["_stash_wheel", *gates],
-            "targets": [layout.WHEEL_RESULT, layout.wheel_file(wheel_name(m.package, str(project["version"])))],
+            "targets": [layout.WHEEL_RESULT, layout.RELEASE_NOTES,
+                        layout.wheel_file(wheel_name(job.distribution or m.package, str(project["version"])))],
             "uptodate": [False],
             "clean": True,
         }
@@ -72,8 +75,7 @@ class Release:
         from tasks.release.verify import VerifyJob
 
         job = VerifyJob(root=str(self.p.root), package=self.p.manifest.package)
-        smoke = sorted(p.relative_to(self.p.root).as_posix()
-                       for p in (self.p.root / "tests" / "validation").glob("test_*.py"))
+        smoke = self.p.smoke_files()
         return {
             "actions": [action(VERIFY, job)],
             "file_dep": [layout.WHEEL_RESULT, *smoke],

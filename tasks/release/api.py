@@ -60,9 +60,17 @@ def snapshot_data(root: Path, lib: str, package: str, version: str) -> dict[str,
             "api": _clean(json.loads(pkg.as_json(full=False)), lib)}
 
 
-def api_lines(pkg: Any) -> list[str]:
-    """'module  name  kind  signature' for every public object, sorted."""
-    lines: list[str] = []
+def _walk(mod: Any) -> list[Any]:
+    """A griffe module and every module under it, at any depth."""
+    out = [mod]
+    for sub in mod.modules.values():
+        out += _walk(sub)
+    return out
+
+
+def api_entries(pkg: Any) -> dict[tuple[str, str], tuple[str, str]]:
+    """(module, name) -> (kind, signature) for every public object a module defines (classes: their methods too)."""
+    found: dict[tuple[str, str], tuple[str, str]] = {}
 
     def sig(obj: Any) -> str:
         if obj.kind.value != "function":
@@ -70,17 +78,21 @@ def api_lines(pkg: Any) -> list[str]:
         params = ", ".join(str(p.name if p.default is None else f"{p.name}={p.default}") for p in obj.parameters)
         return f"({params})"
 
-    for mod in pkg.modules.values():
-        for sub in [mod, *mod.modules.values()]:
-            for name, member in sorted(sub.members.items()):
-                if member.is_alias or not member.is_public:
-                    continue
-                lines.append(f"{sub.path}\t{name}\t{member.kind.value}\t{sig(member)}")
-                if member.kind.value == "class":
-                    for mname, meth in sorted(member.members.items()):
-                        if not meth.is_alias and meth.is_public and meth.kind.value == "function":
-                            lines.append(f"{sub.path}\t{name}.{mname}\tmethod\t{sig(meth)}")
-    return sorted(set(lines))
+    for sub in _walk(pkg):
+        for name, member in sorted(sub.members.items()):
+            if member.is_alias or not member.is_public or member.kind.value == "module":
+                continue
+            found[(sub.path, name)] = (member.kind.value, sig(member))
+            if member.kind.value == "class":
+                for mname, meth in sorted(member.members.items()):
+                    if not meth.is_alias and meth.is_public and meth.kind.value == "function":
+                        found[(sub.path, f"{name}.{mname}")] = ("method", sig(meth))
+    return found
+
+
+def api_lines(pkg: Any) -> list[str]:
+    """'module  name  kind  signature' for every public object, sorted."""
+    return sorted(f"{m}\t{n}\t{k}\t{s}" for (m, n), (k, s) in api_entries(pkg).items())
 
 
 def write_snapshot(job: ApiJob) -> dict[str, Any]:
@@ -103,37 +115,94 @@ def _version_tuple(version: str) -> tuple[int, ...]:
     return Version(version).release
 
 
-def breaking_changes(released: dict[str, Any], root: Path, lib: str, package: str) -> list[str]:
-    """Breaking changes from the released snapshot to the package under `lib`, one line each."""
-    old = griffe.decode(package, released["api"])
-    new = load_package(root, lib, package)
-    found = []
-    for b in griffe.breaking(old, new):
-        old_v, new_v = b.old_value, b.new_value
-        if old_v is not None and new_v is not None:
-            detail = f" ({_short(old_v)} -> {_short(new_v)})"
-        elif old_v is not None or new_v is not None:
-            detail = f": {_short(old_v if old_v is not None else new_v)}"
-        else:
-            detail = ""
-        found.append(f"{b.obj.path}: {b.kind.value.lower()}{detail}")
-    return sorted(set(found))
+def _decode(released: dict[str, Any], package: str) -> Any:
+    return griffe.decode(package, released["api"])
 
 
-def _short(value: Any) -> str:
+def _records(root: Path) -> dict[str, dict[str, Any]]:
+    """Export records by the generated file they describe (relative to root)."""
+    out: dict[str, dict[str, Any]] = {}
+    for path in sorted(layout.at(root, layout.EXPORT_RECORDS).glob("*.json")):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(record.get("output"), str):
+            out[record["output"]] = record
+    return out
+
+
+def _source_of(obj: Any, root: Path, lib: str, records: dict[str, dict[str, Any]]) -> str:
+    """Where `obj` (a griffe object of the new package) is written in the course's sources."""
+    from tasks.steps.export import source_place
+
+    try:
+        rel = Path(obj.filepath).resolve().relative_to(root.resolve()).as_posix()
+    except (ValueError, AttributeError, TypeError):
+        return ""
+    record = records.get(rel)
+    place = source_place(record, obj.lineno) if record and obj.lineno else None
+    return place or f"{rel}:{obj.lineno or 1}"
+
+
+def _value(value: Any, kind: str) -> str:
+    """A breakage's old or new value as the user wrote it (a parameter's default, kind or annotation)."""
+    if hasattr(value, "default") and hasattr(value, "name"):  # a parameter
+        if "default" in kind:
+            return f"{value.name}={value.default}"
+        if "kind" in kind:
+            return f"{value.name} ({value.kind.value})"
+        return repr(str(value.name))
     name = getattr(value, "name", None)
     return repr(str(name if name is not None and not isinstance(value, str) else value))
 
 
-def check_compatible(root: Path, lib: str, package: str, version: str) -> list[str]:
-    """Raise ReleaseError when the API breaks without a version bump; return the changes otherwise."""
+def breaking_changes(released: dict[str, Any], root: Path, lib: str, package: str) -> list[str]:
+    """Breaking changes from the released snapshot to the package under `lib`, one line each, with the source line."""
+    old = _decode(released, package)
+    new = load_package(root, lib, package)
+    records = _records(root)
+    found = []
+    for b in griffe.breaking(old, new):
+        kind = b.kind.value.lower()
+        old_v, new_v = b.old_value, b.new_value
+        if old_v is not None and new_v is not None:
+            detail = f" ({_value(old_v, kind)} -> {_value(new_v, kind)})"
+        elif old_v is not None or new_v is not None:
+            detail = f": {_value(old_v if old_v is not None else new_v, kind)}"
+        else:
+            detail = ""
+        try:
+            where = _source_of(new[b.obj.path.split(".", 1)[1]], root, lib, records) if "." in b.obj.path else ""
+        except (KeyError, ValueError, AttributeError):
+            where = ""
+        found.append(f"{b.obj.path}: {kind}{detail}" + (f" ({where})" if where else ""))
+    return sorted(set(found))
+
+
+def _released(root: Path, package: str) -> dict[str, Any] | None:
+    """The last release's snapshot, or None for a first release (none, or one of another package)."""
     path = root / RELEASED
     if not path.exists():
-        return []
+        return None
     try:
-        released = json.loads(path.read_text(encoding="utf-8"))
+        released: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as exc:
         raise ReleaseError(f"{RELEASED}:1: not valid JSON ({exc}); restore it from git") from None
+    if released.get("package") != package:
+        from tasks.core import output
+
+        output.warn(f"{RELEASED} is the API of package {released.get('package')!r}, not {package!r}: this is a first "
+                    f"release of {package}; delete {RELEASED} (`doit api` writes the new one to {layout.API}/)")
+        return None
+    return released
+
+
+def check_compatible(root: Path, lib: str, package: str, version: str) -> list[str]:
+    """Raise ReleaseError when the API breaks without a version bump; return the changes otherwise."""
+    released = _released(root, package)
+    if released is None:
+        return []
     changes = breaking_changes(released, root, lib, package)
     if changes and _version_tuple(version) <= _version_tuple(released["version"]):
         listed = "\n".join(f"  - {c}" for c in changes)
@@ -145,3 +214,40 @@ def check_compatible(root: Path, lib: str, package: str, version: str) -> list[s
                f"(then `doit api` and copy {layout.api_file('api.json')} to api/release.json when you release).")
         raise ReleaseError(msg)
     return changes
+
+
+def release_notes(root: Path, lib: str, package: str, version: str, distribution: str) -> str:
+    """RELEASE_NOTES.md: API additions, changes and removals since the last release, and modules added/removed/changed."""
+    released = _released(root, package)
+    new = load_package(root, lib, package)
+    now = api_entries(new)
+    new_mods = {m.path for m in _walk(new)}
+    if released is None:
+        before: dict[tuple[str, str], tuple[str, str]] = {}
+        old_mods: set[str] = set()
+        head = "First release."
+    else:
+        old = _decode(released, package)
+        before, old_mods = api_entries(old), {m.path for m in _walk(old)}
+        head = f"Changes since {released['version']}."
+    added = sorted(k for k in now if k not in before)
+    removed = sorted(k for k in before if k not in now)
+    changed = sorted(k for k in now if k in before and now[k] != before[k])
+    touched = {m for m, _ in added + removed + changed}
+
+    def obj(key: tuple[str, str], entry: tuple[str, str]) -> str:
+        return f"`{key[0]}.{key[1]}{entry[1]}` ({entry[0]})"
+
+    lines = [f"# {distribution} {version}", "", head, "", "## Modules", ""]
+    lines += [f"- added: `{m}`" for m in sorted(new_mods - old_mods)]
+    lines += [f"- removed: `{m}`" for m in sorted(old_mods - new_mods)]
+    lines += [f"- changed: `{m}`" for m in sorted(touched & new_mods & old_mods)]
+    if lines[-1] == "":
+        lines.append("- none")
+    lines += ["", "## API", "", "### Added", ""]
+    lines += [f"- {obj(k, now[k])}" for k in added] or ["- none"]
+    lines += ["", "### Changed", ""]
+    lines += [f"- `{k[0]}.{k[1]}`: {before[k][0]}{before[k][1]} -> {now[k][0]}{now[k][1]}" for k in changed] or ["- none"]
+    lines += ["", "### Removed", ""]
+    lines += [f"- {obj(k, before[k])}" for k in removed] or ["- none"]
+    return "\n".join(lines) + "\n"

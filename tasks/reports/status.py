@@ -70,11 +70,34 @@ def read_json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+_COUNTS = ("passed", "failed", "errors", "skipped")
+
+
+def read_result(path: Path) -> dict[str, Any] | None:
+    """A check/test result file, or None when it is missing or not of the shape the steps write
+    (a hand-edited or damaged file counts as absent: 'not built', never a crash)."""
+    data = read_json(path)
+    if data is None:
+        return None
+    ok = all(isinstance(data.get(k, 0), int) and not isinstance(data.get(k, 0), bool) for k in _COUNTS) and \
+        isinstance(data.get("status", ""), str) and isinstance(data.get("message") or "", str) and \
+        isinstance(data.get("seconds", 0), (int, float)) and isinstance(data.get("failures", []), list)
+    cov = data.get("coverage")
+    if cov is not None:
+        ok = ok and isinstance(cov, dict) and isinstance(cov.get("percent", 0), (int, float)) and \
+            isinstance(cov.get("statements", 0), int) and isinstance(cov.get("missing", []), list) and \
+            isinstance(cov.get("missing_source", []), list)
+    return data if ok else None
+
+
 def read_timings(root: Path) -> dict[str, dict[str, Any]]:
     """Task name -> {status, seconds, finished (epoch), message} from the reporter's file."""
     data = read_json(layout.at(root, layout.TIMINGS)) or {}
     tasks = data.get("tasks", {})
-    return tasks if isinstance(tasks, dict) else {}
+    if not isinstance(tasks, dict):
+        return {}
+    return {k: v for k, v in tasks.items() if isinstance(v, dict) and isinstance(v.get("seconds", 0), (int, float))
+            and isinstance(v.get("finished", 0), (int, float)) and isinstance(v.get("message") or "", str)}
 
 
 def db_states(root: Path, names: Iterable[str],
@@ -169,8 +192,8 @@ def collect_modules(root: Path, entries: Sequence[Entry], details: bool = True,
     out: list[ModuleReport] = []
     for e in entries:
         results = {s: layout.at(root, layout.result(s, e.name)) for s in ("check", "test")}
-        check = read_json(results["check"])
-        test = read_json(results["test"])
+        check = read_result(results["check"])
+        test = read_result(results["test"])
         record = layout.at(root, layout.export_record(e.name))
         export_result = {"status": "passed"} if record.exists() else None
         stages = {
@@ -243,7 +266,7 @@ def collect_suites(root: Path, job: ReportJob) -> tuple[list[SuiteReport], list[
     for s in suites:
         task = names[s.path]
         file = layout.at(root, layout.result(s.kind, s.name))
-        result = read_json(file)
+        result = read_result(file)
         st = stage(task, result, file, db.get(task), timings.get(task), s.path)
         counts = result is not None and "passed" in result
         found[s.kind].append({

@@ -41,14 +41,14 @@ def install_guards(root: Path, dep_file: str) -> None:
     from doit.exceptions import InvalidDodoFile
 
     build = layout.at(root, layout.BUILD)
-    build_existed = build.is_dir()
-    build.mkdir(exist_ok=True)
     command = current_command()
     if command is None or multiprocessing.parent_process() is not None:
+        build.mkdir(exist_ok=True)
         return  # not doit's command line, or a `doit -n` worker of a run that holds the lock
     db = root / dep_file
     try:
         if command in READ_ONLY:
+            build.mkdir(exist_ok=True)
             lock = TreeLock(root)
             if recovery.db_problem(db) is not None and lock.try_acquire():
                 try:
@@ -62,9 +62,14 @@ def install_guards(root: Path, dep_file: str) -> None:
         _locks[root] = lock
         if command == "forget":  # a forgotten task must run again, not be revived from its content record
             doitstate.forget_all(root)
-        for note in recovery.state_notes(root, db, build_existed):
+        # whether build/ existed is known only now: a run that waited finds the first run's build
+        for note in recovery.state_notes(root, db, lock.found_build):
             output.emit("note", note)
         _recover_db(root, db)
+        bad = recovery.drop_bad_rows(db)
+        if bad:
+            output.emit("note", f"{len(bad)} task record(s) in {db.relative_to(root).as_posix()} had the wrong shape "
+                                f"({', '.join(bad[:5])}{', ...' if len(bad) > 5 else ''}); those tasks run again.")
         recovery.sweep(build)
     except BuildError as exc:
         raise InvalidDodoFile(str(exc)) from None

@@ -1,4 +1,4 @@
-"""Ctrl-C and SIGTERM stop a doit run the same way, keeping the record of what finished.
+"""Ctrl-C, SIGTERM and SIGHUP stop a doit run the same way, keeping the record of what finished.
 
 doit saves the state of the tasks that finished only when it gets to close its
 state DB: on Ctrl-C (KeyboardInterrupt) it does, on SIGTERM (default action:
@@ -20,7 +20,8 @@ from typing import Any
 from tasks.core import output
 from tasks.tools.doitcmd import saving
 
-_NAMES: dict[int, str] = {signal.SIGINT.value: "Ctrl-C", signal.SIGTERM.value: "SIGTERM"}
+_NAMES: dict[int, str] = {signal.SIGINT.value: "Ctrl-C", signal.SIGTERM.value: "SIGTERM",
+                          signal.SIGHUP.value: "SIGHUP"}
 _received: list[int] = []  # signals that interrupted this run, in order
 
 
@@ -44,10 +45,11 @@ def _report(previous: Any) -> Any:
 
 
 def install() -> bool:
-    """Make SIGTERM behave like Ctrl-C for this process; False when that is not possible here."""
+    """Make SIGTERM and SIGHUP behave like Ctrl-C for this process; False when that is not possible here."""
     if threading.current_thread() is not threading.main_thread():
         return False
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)  # the terminal closed: stop the same way, children included
     sys.excepthook = _report(sys.excepthook)
     return True

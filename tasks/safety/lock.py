@@ -1,16 +1,22 @@
-"""One doit run at a time per tree: an advisory lock on build/.lock.
+"""One doit run at a time per tree: an advisory lock on the tree's root directory.
 
-A second run WAITS for the first (it says so once, naming the first run's pid),
-up to a timeout, then stops with a message saying what to do. The lock is
-`fcntl.flock` on an open file, so the kernel drops it when the holder exits,
-even on kill -9: a lock is never stale.
+A second run WAITS for the first (it says so once, naming the first run's pid,
+which is kept in build/.lock), up to a timeout, then stops with a message saying
+what to do. The lock is `fcntl.flock` on the root directory, opened once:
+- the kernel drops it when the holder exits, even on kill -9;
+- `rm -rf build` (the README's rebuild recipe) cannot remove it under a live run;
+- a forked process (doit -n's multiprocessing workers) closes its copy at once, so a
+  worker orphaned by a kill -9 of its parent cannot keep the tree locked.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import signal
 import sys
 import time
+import weakref
 from pathlib import Path
 from typing import TextIO
 
@@ -18,8 +24,10 @@ from tasks.core import layout, output
 from tasks.core.errors import BuildError
 
 LOCK = layout.LOCK
-TIMEOUT_ENV = "TINYTORCH_LOCK_TIMEOUT"
+TIMEOUT_ENV = "COURSE_LOCK_TIMEOUT"
+TIMEOUT_ENVS = (TIMEOUT_ENV, "TINYTORCH_LOCK_TIMEOUT", "DOIT_LOCK_TIMEOUT")  # the first set wins; the others are aliases
 DEFAULT_TIMEOUT = 1800.0  # a full build of the course with its tests takes minutes, not half an hour
+MAX_TIMEOUT = 7 * 86400.0
 POLL = 0.1
 
 
@@ -28,12 +36,51 @@ class LockTimeout(BuildError):
 
 
 def timeout_from_env(default: float = DEFAULT_TIMEOUT) -> float:
-    """The wait limit in seconds (`TINYTORCH_LOCK_TIMEOUT`, or `default`)."""
-    raw = os.environ.get(TIMEOUT_ENV, "")
-    try:
-        return float(raw) if raw.strip() else default
-    except ValueError:
-        return default
+    """The wait limit in seconds (`COURSE_LOCK_TIMEOUT`, or its aliases `TINYTORCH_LOCK_TIMEOUT` and
+    `DOIT_LOCK_TIMEOUT`, else `default`).
+
+    A value that is not a finite number of seconds is refused (BuildError), not taken for the default.
+    """
+    for name in TIMEOUT_ENVS:
+        raw = os.environ.get(name, "").strip()
+        if not raw:
+            continue
+        try:
+            value = float(raw)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and 0 <= value <= MAX_TIMEOUT):
+            msg = (f"{name}={raw!r} is not a number of seconds between 0 and {MAX_TIMEOUT:g}; "
+                   f"write e.g. {name}=60, or unset it to wait up to {default:g} s")
+            raise BuildError(msg)
+        return value
+    return default
+
+
+_held: weakref.WeakSet[TreeLock] = weakref.WeakSet()
+_forking: list[int] = []  # the pid of the process that is forking
+
+
+def _forget_in_child() -> None:
+    """After fork: the child must not hold the parent's lock (the parent keeps it; flock is per open file),
+    and must not outlive the run: it gets SIGTERM (stopped like Ctrl-C, its sandbox child with it) when the
+    parent dies."""
+    held = [lock for lock in list(_held) if lock._fd is not None]
+    for lock in held:
+        try:
+            os.close(lock._fd)  # type: ignore[arg-type]
+        except OSError:
+            pass
+        lock._fd = None
+        _held.discard(lock)
+    if held:
+        from tasks.sandbox.proc import die_with_parent
+
+        die_with_parent(signal.SIGTERM, parent=_forking[-1] if _forking else None)
+
+
+os.register_at_fork(before=lambda: _forking.append(os.getpid()), after_in_parent=lambda: _forking.pop(),
+                    after_in_child=_forget_in_child)
 
 
 class TreeLock:
@@ -43,6 +90,7 @@ class TreeLock:
         self.root = root
         self.path = root / LOCK
         self._fd: int | None = None
+        self.found_build = True  # did build/ exist when the lock was taken (after any wait)?
 
     @property
     def held(self) -> bool:
@@ -62,8 +110,7 @@ class TreeLock:
 
         if self._fd is not None:
             return True
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -72,10 +119,21 @@ class TreeLock:
         except BaseException:
             os.close(fd)
             raise
-        # the pid is for the message of a run that has to wait; the lock itself is the flock
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode("ascii"))
         self._fd = fd
+        _held.add(self)
+        self.found_build = self.path.parent.is_dir()
+        # the pid is for the message of a run that has to wait; the lock itself is the flock
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+            tmp.write_text(f"{os.getpid()}\n", encoding="ascii")
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            self.release()
+            msg = (f"{self.path.parent.relative_to(self.root).as_posix()}/ cannot be written ({exc.strerror}): "
+                   f"doit keeps everything it generates there. Make it writable (chmod -R u+w "
+                   f"{self.path.parent.name}) or delete it, then run doit again.")
+            raise BuildError(msg) from None
         return True
 
     def acquire(self, timeout: float, stream: TextIO | None = None) -> None:
@@ -99,4 +157,5 @@ class TreeLock:
         """Give the lock up (closing the file releases the flock)."""
         if self._fd is not None:
             fd, self._fd = self._fd, None
+            _held.discard(self)
             os.close(fd)

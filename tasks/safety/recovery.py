@@ -47,7 +47,7 @@ def db_problem(db: Path, timeout: float = 10.0) -> str | None:
             has_table = conn.execute("select 1 from sqlite_master where type='table' and name='doit'").fetchone()
             if has_table:
                 for (data,) in conn.execute("select task_data from doit"):
-                    json.loads(data)
+                    json.loads(data)  # rows of valid JSON but the wrong shape: drop_bad_rows
         finally:
             conn.close()
     except sqlite3.OperationalError as exc:
@@ -59,6 +59,45 @@ def db_problem(db: Path, timeout: float = 10.0) -> str | None:
     except (ValueError, TypeError) as exc:
         return f"a task record in it is not valid JSON ({exc})"
     return None
+
+
+def row_ok(data: object) -> bool:
+    """Is a row's task_data of the shape doit writes (doit.dependency.DbmDB/SqliteDB, checked on 0.36-0.37)?
+    A row of another shape made doit stop with a traceback."""
+    if not isinstance(data, dict):
+        return False
+    deps = data.get("deps:", [])
+    if not isinstance(deps, list) or not all(isinstance(d, str) for d in deps):
+        return False
+    if not isinstance(data.get("_values_:", {}), dict):
+        return False
+    for dep in deps:
+        state = data.get(dep)
+        if state is not None and not (isinstance(state, list) and len(state) == 3):
+            return False
+    return all(isinstance(data.get(k, ""), str) for k in ("checker:", "ignore:"))
+
+
+def drop_bad_rows(db: Path) -> list[str]:
+    """Delete the rows whose task_data has the wrong shape (their tasks run again); return their task names."""
+    if not db.exists() or db.stat().st_size == 0:
+        return []
+    import sqlite3
+
+    conn = sqlite3.connect(db.resolve().as_uri() + "?mode=rw", uri=True, timeout=10.0)
+    try:
+        if not conn.execute("select 1 from sqlite_master where type='table' and name='doit'").fetchone():
+            return []
+        bad = [task for task, raw in conn.execute("select task_id, task_data from doit")
+               if not row_ok(json.loads(raw))]
+        if bad:
+            conn.executemany("delete from doit where task_id = ?", [(t,) for t in bad])
+            conn.commit()
+        return bad
+    except (sqlite3.Error, ValueError, TypeError):
+        return []
+    finally:
+        conn.close()
 
 
 def quarantine(db: Path) -> Path:

@@ -4,8 +4,8 @@ Run as `python -m tasks.sandbox.runner import|pytest ...` by `tasks.sandbox.spaw
 standard library is imported up front; the result file is the only channel back.
 
 Package isolation: with `--stub`, the package and its subpackages are put in
-`sys.modules` as bare namespaces, so importing `tinytorch.core.layers` loads
-layers and what it imports, and NOT `tinytorch/__init__.py` (which would import
+`sys.modules` as bare namespaces, so importing `<pkg>.core.layers` loads
+layers and what it imports, and NOT `<pkg>/__init__.py` (which would import
 every module). A module is thereby checked and tested against its declared
 dependencies only.
 """
@@ -17,12 +17,20 @@ import io
 import json
 import os
 import re
+import signal
 import sys
+import tempfile
+import threading
 import time
 import traceback
 import types
 from pathlib import Path
 from typing import Any
+
+from tasks.sandbox import proc
+
+PARENT_ENV = "TASKS_SANDBOX_PARENT"  # the pid of the doit process that started this child
+SHOWN = 2000  # characters of import-time output kept in the result
 
 
 def install_stubs(lib: Path, packages: list[str]) -> None:
@@ -50,13 +58,14 @@ class _Recorder(io.TextIOBase):
     """Captures output written at import time, and where the first write came from."""
 
     def __init__(self) -> None:
-        self.text = ""
+        self.text = ""  # the first SHOWN characters only: a print of gigabytes must not fill memory
         self.where: list[list[Any]] = []
 
     def write(self, s: str) -> int:
         if s and not self.where:
             self.where = _stack_frames()
-        self.text += s
+        if len(self.text) < SHOWN:
+            self.text += s[: SHOWN - len(self.text)]
         return len(s)
 
 
@@ -64,6 +73,13 @@ def run_import(target: str, lib: Path) -> dict[str, Any]:
     """Import `target` as a library user would; report exceptions, exits and output."""
     out, err = _Recorder(), _Recorder()
     real = sys.stdout, sys.stderr
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # writes to the file descriptors themselves (os.write(1, ...), C code) are caught too
+    captured = tempfile.TemporaryFile()
+    saved = os.dup(1), os.dup(2)
+    os.dup2(captured.fileno(), 1)
+    os.dup2(captured.fileno(), 2)
     sys.stdout, sys.stderr = out, err
     start = time.perf_counter()
     result: dict[str, Any] = {"status": "ok"}
@@ -76,22 +92,42 @@ def run_import(target: str, lib: Path) -> dict[str, Any]:
                   "frames": _frames(exc.__traceback__, lib)}
     finally:
         sys.stdout, sys.stderr = real
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        os.close(saved[0])
+        os.close(saved[1])
+    raw = _replay(captured)
     result["seconds"] = round(time.perf_counter() - start, 4)
-    if result["status"] == "ok" and (out.text or err.text):
+    if result["status"] == "ok" and (out.text or err.text or raw):
         rec = out if out.text else err
-        result = {"status": "printed", "output": rec.text[:2000], "frames": rec.where, **result}
+        text = rec.text or raw.decode("utf-8", "replace")
+        result = {"status": "printed", "output": text[:SHOWN], "frames": rec.where, **result}
         result["status"] = "printed"
     return result
+
+
+def _replay(captured: Any) -> bytes:
+    """Pass what was written to the descriptors on to the parent (which caps it); return its start."""
+    captured.seek(0)
+    head = captured.read(SHOWN * 4)
+    captured.seek(0)
+    while chunk := captured.read(1 << 20):
+        os.write(1, chunk)
+    captured.close()
+    return bytes(head)
 
 
 class _Outcomes:
     """A pytest plugin that records each test's outcome."""
 
-    def __init__(self) -> None:
+    def __init__(self, watch: dict[str, list[int]] | None = None, root: Path | None = None) -> None:
         self.passed = self.failed = self.errors = self.skipped = 0
         self.failures: list[dict[str, Any]] = []
         self.durations: dict[str, float] = {}
         self.where: dict[str, tuple[str, int]] = {}  # test -> (file, 1-based line of its def)
+        self.watch = watch or {}  # course file -> [size, mtime_ns, inode] before the tests
+        self.root = root or Path.cwd()
+        self.touched: dict[str, str] = {}  # course file -> the first test after which it had changed
 
     def pytest_warning_recorded(self, warning_message: Any, when: str, nodeid: str, location: Any) -> None:
         # pytest counts a test that returns a value as passed (with a warning): it asserted nothing
@@ -106,6 +142,17 @@ class _Outcomes:
         return {"test": nodeid, "crash": [path, line, "returns a value instead of asserting; pytest counts it as "
                                                       "passed: write 'assert ...' instead of 'return'"],
                 "entries": [[path, line, nodeid.split("::")[-1]]], "text": text}
+
+    def pytest_runtest_logfinish(self, nodeid: str, location: Any) -> None:
+        for rel, stamp in list(self.watch.items()):
+            try:
+                st = os.stat(self.root / rel)
+                now = [st.st_size, st.st_mtime_ns, st.st_ino]
+            except OSError:
+                now = []
+            if now != stamp:
+                self.touched[rel] = nodeid
+                del self.watch[rel]
 
     def pytest_runtest_logreport(self, report: Any) -> None:
         if report.when == "call" and report.location[1] is not None:
@@ -128,6 +175,9 @@ class _Outcomes:
             self.failures.append(_failure(report))
         elif report.skipped and report.when == "setup":
             self.skipped += 1
+
+    def pytest_sessionstart(self, session: Any) -> None:
+        _drop_root()  # pytest's `pythonpath = ["."]` setting puts it back; the installed package has no root
 
     def pytest_collectreport(self, report: Any) -> None:
         if report.failed:
@@ -156,15 +206,26 @@ def _failure(report: Any) -> dict[str, Any]:
         for m in _FRAME.finditer(text):
             entries.append([m.group("path"), int(m.group("line")), m.group("name")])
         error = next((ln[1:].strip() for ln in text.splitlines() if ln.startswith("E ")), "")
-        if entries:
+        errors = [ln[1:].strip() for ln in text.splitlines() if ln.startswith("E ")]
+        syntax = _SYNTAX.search(text)
+        if syntax:  # a SyntaxError's place is the file it names, not the parser's frame (ast.py)
+            message = next((e for e in reversed(errors) if e.startswith(("SyntaxError", "IndentationError",
+                                                                          "TabError"))), "SyntaxError")
+            entries.append([syntax.group("path"), int(syntax.group("line")), "<module>"])
+            where = [syntax.group("path"), int(syntax.group("line")), message]
+        elif entries:
             where = [entries[-1][0], entries[-1][1], error or "error while collecting the tests"]
-    return {"test": report.nodeid, "crash": where, "entries": entries, "text": text[-4000:]}
+    location = getattr(report, "location", None)
+    own = [location[0], (location[1] or 0) + 1] if location and location[1] is not None else []
+    return {"test": report.nodeid, "crash": where, "entries": entries, "text": text[-4000:], "location": own}
 
 
+_SYNTAX = re.compile(r'^E +File "(?P<path>[^"]+)", line (?P<line>\d+)$', re.MULTILINE)
 _FRAME = re.compile(r"^(?P<path>[^\s:][^:]*\.py):(?P<line>\d+): in (?P<name>.+)$", re.MULTILINE)
 
 
-def run_pytest(args: list[str], cover: str | None, data_file: str | None) -> dict[str, Any]:
+def run_pytest(args: list[str], cover: str | None, data_file: str | None,
+               watch: dict[str, list[int]] | None = None) -> dict[str, Any]:
     """Run pytest in this process (optionally under coverage of one file)."""
     import pytest
 
@@ -174,7 +235,7 @@ def run_pytest(args: list[str], cover: str | None, data_file: str | None) -> dic
 
         cov = coverage.Coverage(data_file=data_file, include=[cover], config_file=False)
         cov.start()
-    plugin = _Outcomes()
+    plugin = _Outcomes(watch)
     start = time.perf_counter()
     code = int(pytest.main(args, plugins=[plugin]))
     if code == 0 and plugin.failed:
@@ -184,6 +245,7 @@ def run_pytest(args: list[str], cover: str | None, data_file: str | None) -> dic
         "exit_code": code, "passed": plugin.passed, "failed": plugin.failed, "errors": plugin.errors,
         "skipped": plugin.skipped, "failures": plugin.failures, "seconds": round(seconds, 3),
         "durations": {k: round(v, 4) for k, v in plugin.durations.items()},
+        "touched": plugin.touched,
     }
     if cov is not None:
         cov.stop()
@@ -208,6 +270,53 @@ def _coverage(cov: Any, path: str) -> dict[str, Any]:
 _KEPT: list[Any] = []  # files that must outlive every test (a collected file would warn, and close)
 
 
+def _drop_root() -> None:
+    """Take the repository root (the working directory) off sys.path: the installed package will not have it."""
+    here = os.path.realpath(os.getcwd())
+    sys.path[:] = [p for p in sys.path if p and os.path.realpath(p) != here]
+
+
+def set_limits(memory_mb: int, processes: int, file_size_mb: int, cpu_s: int) -> None:
+    """Resource limits for this process and what it starts (each only lowered, never raised)."""
+    import resource
+
+    for name, value in (("RLIMIT_AS", memory_mb << 20), ("RLIMIT_NPROC", processes),
+                        ("RLIMIT_FSIZE", file_size_mb << 20), ("RLIMIT_CPU", cpu_s)):
+        which = getattr(resource, name, None)
+        if which is None or value <= 0:
+            continue
+        soft, hard = resource.getrlimit(which)
+        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        try:
+            resource.setrlimit(which, (value, hard))
+        except (ValueError, OSError):
+            pass  # e.g. a lower limit already in place
+
+
+def _parent_gone(*_: Any) -> None:
+    """The doit process died (kill -9, SIGHUP): take this child and everything below it down too."""
+    proc.kill_tree(os.getpid(), include_self=False)
+    os.killpg(os.getpgrp(), signal.SIGKILL)
+    os._exit(1)  # pragma: no cover - killed above
+
+
+def _watch(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.2)
+    _parent_gone()
+
+
+def guard(parent: int | None) -> None:
+    """Nothing of this child outlives the doit process: a subreaper that dies with its parent, tree and all."""
+    proc.become_subreaper()
+    if parent is None:
+        return
+    signal.signal(signal.SIGTERM, _parent_gone)
+    proc.die_with_parent(signal.SIGTERM, parent)
+    # and a watchdog, for when the signal's handler cannot run (it runs between bytecodes of the main thread)
+    threading.Thread(target=_watch, args=(parent,), daemon=True, name="parent-watchdog").start()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tasks.sandbox.runner")
     parser.add_argument("mode", choices=["import", "pytest"])
@@ -219,11 +328,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-file")
     parser.add_argument("--stack", help="file for the stack dump of a run that hangs")
     parser.add_argument("--stack-after", type=float, help="seconds after which the stack is dumped")
+    parser.add_argument("--watch")  # JSON: course file -> stamp, to name the test that changed one
+    for name in ("memory", "processes", "file-size", "cpu"):
+        parser.add_argument(f"--limit-{name}", type=int, default=0)
     argv = list(sys.argv[1:] if argv is None else argv)
     split = argv.index("--") if "--" in argv else len(argv)
     ns = parser.parse_args(argv[:split])
     rest = argv[split + 1:]
+    parent = os.environ.get(PARENT_ENV, "")
+    guard(int(parent) if parent.isdigit() else None)
+    set_limits(ns.limit_memory, ns.limit_processes, ns.limit_file_size, ns.limit_cpu)
     lib = Path(ns.lib).resolve()
+    _drop_root()
     if ns.stack and ns.stack_after:
         import faulthandler
 
@@ -236,7 +352,9 @@ def main(argv: list[str] | None = None) -> int:
     if ns.mode == "import":
         result = run_import(ns.target, lib)
     else:
-        result = run_pytest(rest, ns.cover, ns.data_file)
+        watch = json.loads(Path(ns.watch).read_text(encoding="utf-8")) if ns.watch else None
+        result = run_pytest(rest, ns.cover, ns.data_file, watch)
+    proc.kill_tree(os.getpid(), include_self=False)  # what student code left running, daemons included
     tmp = f"{ns.result}.{os.getpid()}.tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(result, f, indent=1)

@@ -1,23 +1,47 @@
-"""The parent side of the sandbox: student code runs in a child process with a timeout.
+"""The parent side of the sandbox: student code runs in a child process with a timeout and limits.
 
-On timeout the whole process group is killed (the child and anything it
-started), so no orphan keeps running.
+- Every wait is bounded: output is drained by a reader thread into a size-capped
+  file, so a `setsid` daemon that keeps the pipe open cannot stall the wait.
+- Nothing outlives the child: on timeout, at the end, and on Ctrl-C, the child's
+  group and every descendant (the child is a subreaper, so daemons stay below it)
+  are killed; if doit itself dies, the child kills itself and its tree
+  (`tasks.sandbox.runner`).
+- Captured output is bounded: OUTPUT_CAP bytes are kept in build/output/, the
+  message shows the end.
+- The child has a private HOME and TMPDIR under build/, removed afterwards, and
+  resource limits (address space, processes, file size, CPU).
 """
 
 from __future__ import annotations
 
+import collections
 import json
+import math
 import os
-import signal
+import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from tasks.core import layout
-from tasks.sandbox import runner, warm  # runner: the child side; its module name is what the child runs
+from tasks.model.fields import Limits
+from tasks.sandbox import proc, runner, warm  # runner: the child side; its module name is what the child runs
+from tasks.sandbox.keep import Keeper
+
+OUTPUT_CAP = 8 << 20  # bytes of a child's output kept on disk
+TAIL = 64 << 10  # bytes kept in memory for the message
+REAP = 5.0  # seconds to wait for a killed child to be reaped
+
+
+def limit_args(limits: Limits, timeout: float) -> list[str]:
+    """The runner's arguments for `limits` (CPU: twice the timeout unless set)."""
+    cpu = limits.cpu if limits.cpu is not None else 2 * timeout + 5
+    return ["--limit-memory", f"{int(limits.memory)}", "--limit-processes", f"{int(limits.processes)}",
+            "--limit-file-size", f"{int(limits.file_size)}", "--limit-cpu", f"{math.ceil(cpu)}"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +52,7 @@ class Outcome:
     returncode: int | None  # None when killed on timeout
     output: str  # what the child printed (trimmed)
     timed_out: bool
+    tampered: tuple[str, ...] = ()  # course files the child changed or deleted, restored: one line each
 
 
 def trim(text: str, limit: int = 3000) -> str:
@@ -37,44 +62,136 @@ def trim(text: str, limit: int = 3000) -> str:
     return f"[... {len(text) - limit} characters cut ...]\n" + text[-limit:]
 
 
-def run_child(root: Path, args: list[str], timeout: float, env: dict[str, str] | None = None) -> Outcome:
+class _Drain(threading.Thread):
+    """Reads a child's output: the first OUTPUT_CAP bytes to a file, the last TAIL bytes in memory."""
+
+    def __init__(self, pipe: IO[bytes], spill: Path) -> None:
+        super().__init__(daemon=True)
+        self.pipe, self.spill = pipe, spill
+        self.total = 0
+        self.tail: collections.deque[bytes] = collections.deque()
+        self._tail_size = 0
+        self._file: IO[bytes] | None = None
+
+    def run(self) -> None:
+        try:
+            while chunk := self.pipe.read1(65536) if hasattr(self.pipe, "read1") else self.pipe.read(65536):
+                self._keep(chunk)
+        except (OSError, ValueError):
+            pass
+        finally:
+            if self._file is not None:
+                self._file.close()
+
+    def _keep(self, chunk: bytes) -> None:
+        if self.total < OUTPUT_CAP and self.total + len(chunk) > TAIL:
+            if self._file is None:
+                self.spill.parent.mkdir(parents=True, exist_ok=True)
+                self._file = open(self.spill, "wb")  # noqa: SIM115 - closed in run()
+                self._file.write(b"".join(self.tail))
+            self._file.write(chunk[: OUTPUT_CAP - self.total])
+        self.total += len(chunk)
+        self.tail.append(chunk)
+        self._tail_size += len(chunk)
+        while self._tail_size - len(self.tail[0]) >= TAIL:
+            self._tail_size -= len(self.tail.popleft())
+
+    def text(self) -> str:
+        kept = b"".join(self.tail)
+        text = kept.decode("utf-8", "replace")
+        if self.total <= len(kept):
+            self.spill.unlink(missing_ok=True)
+            return trim(text)
+        head = f"[... {self.total - len(kept)} bytes not shown ...]\n"
+        if self.total > OUTPUT_CAP:
+            head = (f"[the child wrote {self.total} bytes; the first {OUTPUT_CAP >> 20} MB (the cap) are in "
+                    f"{layout.OUTPUT_SPILL}/{self.spill.name}]\n")
+        return head + trim(text)
+
+
+def run_child(root: Path, args: list[str], timeout: float, env: dict[str, str] | None = None,
+              limits: Limits | None = None) -> Outcome:
     """Run `python -m tasks.sandbox.runner ARGS --result FILE` in `root`; wait at most `timeout` seconds."""
-    fd, result_path = tempfile.mkstemp(prefix=layout.RUNNER_PREFIX, suffix=".json", dir=layout.at(root, layout.BUILD))
+    build = layout.at(root, layout.BUILD)
+    fd, result_path = tempfile.mkstemp(prefix=layout.RUNNER_PREFIX, suffix=".json", dir=build)
     os.close(fd)
     os.unlink(result_path)
+    private = Path(tempfile.mkdtemp(prefix=layout.SANDBOX_PREFIX, dir=build))
+    (private / "home").mkdir()
+    (private / "tmp").mkdir()
     child_env = dict(os.environ)
     # the child imports only the build system's runner from here; course code comes from --lib
     child_env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
-    child_env.update({"PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0"})
+    child_env.update({"PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0", "HOME": str(private / "home"),
+                      "TMPDIR": str(private / "tmp"), "TMP": str(private / "tmp"), "TEMP": str(private / "tmp"),
+                      runner.PARENT_ENV: str(os.getpid())})
     child_env.update(env or {})
+    keeper = Keeper(root)
+    keeper.snapshot()
+    watch = private / "watch.json"
+    watch.write_text(json.dumps({rel: list(stamp) for rel, stamp in keeper.before.items()}), encoding="utf-8")
     split = args.index("--") if "--" in args else len(args)
-    cmd = [sys.executable, "-m", runner.__name__, *args[:split], "--result", result_path, *args[split:]]
-    # a fork of the warm worker (tasks.sandbox.warm) where it can run, else a fresh interpreter
-    proc: Any = warm.start(cmd, root, child_env) or subprocess.Popen(
-        cmd, cwd=root, env=child_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        start_new_session=True)
+    extra = ["--watch", str(watch)] if args and args[0] == "pytest" else []
+    cmd = [sys.executable, "-m", runner.__name__, *args[:split], "--result", result_path,
+           *limit_args(limits or Limits(), timeout), *extra, *args[split:]]
+    spill = layout.at(root, layout.OUTPUT_SPILL) / f"{Path(result_path).stem}.out"
+    try:
+        # a fork of the warm worker (tasks.sandbox.warm) where it can run, else a fresh interpreter
+        child: Any = warm.start(cmd, root, child_env) or subprocess.Popen(
+            cmd, cwd=root, env=child_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            start_new_session=True)
+    except BaseException:
+        shutil.rmtree(private, ignore_errors=True)
+        raise
+    assert child.stdout is not None
+    drain = _Drain(child.stdout, spill)
     timed_out = False
-    result: dict[str, Any] | None = None
-    try:  # one handler discards the result file, whatever ends the wait
+    try:
+        drain.start()
         try:
-            out, _ = proc.communicate(timeout=timeout)
+            child.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             timed_out = True
-            kill_group(proc.pid)
-            out, _ = proc.communicate()
-        except BaseException:  # Ctrl-C, SIGTERM (tasks.safety.interrupts): stop the child, then re-raise
-            kill_group(proc.pid)
-            proc.communicate()  # reaps it and closes the pipe
-            raise
-        kill_group(proc.pid)  # anything the child left running in its group
-        try:
-            result = json.loads(Path(result_path).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            result = None  # the child died before it could report
+        stop(child)  # anything the child left running, in its group or below it
+        drain.join(REAP)  # the pipe closes when the last writer is dead; never wait longer than that
+        result = _read(result_path)
+        restored = keeper.restore()
+    except BaseException:  # Ctrl-C, SIGTERM (tasks.safety.interrupts): stop the child, leave nothing behind
+        stop(child)
+        raise
     finally:
+        child.stdout.close()
         _discard(result_path)
-    text = out.decode("utf-8", "replace") if out else ""
-    return Outcome(result, None if timed_out else proc.returncode, trim(text), timed_out)
+        shutil.rmtree(private, ignore_errors=True)
+    raw = (result or {}).get("touched")
+    touched: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    tampered = tuple(_tampered(rel, what, touched, args) for rel, what in restored)
+    return Outcome(result, None if timed_out else child.returncode, drain.text(), timed_out, tampered)
+
+
+def _tampered(rel: str, what: str, touched: dict[str, Any], args: list[str]) -> str:
+    who = touched.get(rel)
+    if who is None:
+        who = f"importing {args[args.index('--target') + 1]}" if "--target" in args else "the tests"
+    kept = f"; what it wrote is kept in {layout.SOURCE_COPIES}/replaced/" if what == "changed" else ""
+    return f"{rel}: {what} by {who}; it was restored from its copy in {layout.SOURCE_COPIES}/{kept}"
+
+
+def _read(result_path: str) -> dict[str, Any] | None:
+    try:
+        data = json.loads(Path(result_path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # the child died before it could report
+    return data if isinstance(data, dict) else None
+
+
+def stop(child: subprocess.Popen[bytes]) -> None:
+    """Kill the child, its group and every descendant; reap it (bounded)."""
+    proc.kill_tree(child.pid)
+    try:
+        child.wait(timeout=REAP)
+    except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL does not take this long
+        pass
 
 
 def _discard(result_path: str) -> None:
@@ -86,7 +203,4 @@ def _discard(result_path: str) -> None:
 
 def kill_group(pid: int) -> None:
     """Kill the process group led by `pid` (the child and its descendants)."""
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+    proc.kill_tree(pid)

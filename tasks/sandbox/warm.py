@@ -29,13 +29,11 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 PRELOAD = ("numpy", "pytest", "coverage", "coverage.control", "coverage.collector")
 READY_TIMEOUT = 30.0  # seconds to wait for the worker's imports
-OUTPUT_LIMIT = 4 * 1024 * 1024  # bytes of a child's output kept (its end)
 
 _worker: _Worker | None = None
 _busy = threading.Lock()  # one run at a time per worker; a second thread's run is spawned instead
@@ -123,41 +121,19 @@ class WarmChild:
     """A forked child of the worker, with the parts of `subprocess.Popen` that `tasks.sandbox.spawn` uses."""
 
     def __init__(self, worker: _Worker, args: list[str], pid: int, out: int) -> None:
-        self.worker, self.args, self.pid, self._out = worker, args, pid, out
+        self.worker, self.args, self.pid = worker, args, pid
+        self.stdout = os.fdopen(out, "rb")  # the child's stdout and stderr; EOF once it and its group are gone
         self.returncode: int | None = None
-        self._chunks: list[bytes] = []
-        self._kept = 0
 
-    def _read(self, deadline: float | None, timeout: float | None) -> None:
-        while self._out >= 0:
-            wait = None if deadline is None else deadline - time.monotonic()
-            if wait is not None and wait <= 0:
-                raise subprocess.TimeoutExpired(self.args, timeout or 0)
-            ready, _, _ = select.select([self._out], [], [], wait)
-            if not ready:
-                raise subprocess.TimeoutExpired(self.args, timeout or 0)
-            chunk = os.read(self._out, 65536)
-            if not chunk:
-                os.close(self._out)
-                self._out = -1
-                break
-            self._chunks.append(chunk)
-            self._kept += len(chunk)
-            while self._kept > OUTPUT_LIMIT and len(self._chunks) > 1:  # bounded: keep the end
-                self._kept -= len(self._chunks.pop(0))
-
-    def communicate(self, timeout: float | None = None) -> tuple[bytes, None]:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        self._read(deadline, timeout)
+    def wait(self, timeout: float | None = None) -> int:
         if self.returncode is None:
-            wait = None if deadline is None else max(deadline - time.monotonic(), 0.0)
             try:
-                reply = self.worker.receive(wait)
+                reply = self.worker.receive(timeout)
             except TimeoutError:
                 raise subprocess.TimeoutExpired(self.args, timeout or 0) from None
             self.returncode = int(reply["status"])
             _busy.release()
-        return b"".join(self._chunks), None
+        return self.returncode
 
     def poll(self) -> int | None:
         return self.returncode
@@ -224,11 +200,13 @@ def _child(request: dict[str, Any], out: int) -> None:
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
+        from tasks.sandbox import runner
+
+        # the runner dies with its parent: here that is this worker, which dies with doit
+        os.environ[runner.PARENT_ENV] = str(os.getppid())
         sys.dont_write_bytecode = True
         sys.path[0] = request["cwd"]  # as `python -m` run there would have it
         sys.argv = ["-m", *request["argv"]]
-        from tasks.sandbox import runner
-
         code = runner.main(list(request["argv"]))
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1

@@ -2,7 +2,7 @@
 
 The public API is re-exported in dependency (course) order, `__all__` lists it,
 `__version__` comes from pyproject.toml. A public name defined by two modules is
-refused (it would be shadowed in `from tinytorch import *`). Generated files that
+refused (it would be shadowed in `from <package> import *`). Generated files that
 no manifest module produces any more are removed.
 """
 
@@ -12,7 +12,7 @@ import ast
 import json
 import sys
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from tasks.core import atomic
@@ -36,13 +36,21 @@ class InitJob:
     lib: str
     package: str
     modules: tuple[tuple[str, str, str], ...]  # (name, target, export record)
+    public: dict[str, str | tuple[str, ...]] | None = None  # module -> policy (tasks.model.extras); default 'all'
+    files: tuple[tuple[str, str], ...] = ()  # extra package files: (path inside the package, repository file)
 
     def init_files(self) -> list[str]:
         """The `__init__.py` files to write (relative to root): the package and each subpackage."""
         packages = {self.package}
         for _, target, _ in self.modules:
             packages.update(parents(target))
+        packages.update(".".join([self.package, *PurePosixPath(d).parts[:i]]) for d, _ in self.files
+                        if d.endswith(".py") for i in range(1, len(PurePosixPath(d).parts)))
         return [f"{self.lib}/{p.replace('.', '/')}/__init__.py" for p in sorted(packages)]
+
+    def extra_files(self) -> list[str]:
+        """Where the extra package files land (relative to root)."""
+        return [f"{self.lib}/{self.package}/{d}" for d, _ in self.files]
 
 
 def read_project(pyproject: Path) -> dict[str, Any]:
@@ -62,14 +70,22 @@ def read_version(pyproject: Path) -> str:
     return str(read_project(pyproject)["version"])
 
 
-def public_names(path: Path) -> tuple[list[str], dict[str, int]]:
-    """`__all__` of a generated module, and the line where each name is defined."""
+def public_names(path: Path, policy: str | tuple[str, ...] = "all") -> tuple[list[str], dict[str, int]]:
+    """The names `from <package> import *` takes from a generated module, and the line where each is defined.
+
+    'all': nbdev's `__all__` (the module's public names, and its `_all_`); 'none'; '__all__': the
+    `__all__` the module's own code assigns (after nbdev's), else nbdev's; a list: exactly those.
+    """
     tree = ast.parse(path.read_text(encoding="utf-8"))
     names: list[str] = []
+    alls: list[list[str]] = []
     lines: dict[str, int] = {}
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets):
-            names = [str(v) for v in ast.literal_eval(node.value)]
+            try:
+                alls.append([str(v) for v in ast.literal_eval(node.value)])
+            except ValueError:
+                alls.append([])
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             lines.setdefault(node.name, node.lineno)
         elif isinstance(node, (ast.Assign, ast.AnnAssign)):
@@ -78,6 +94,13 @@ def public_names(path: Path) -> tuple[list[str], dict[str, int]]:
                 for n in ast.walk(t):
                     if isinstance(n, ast.Name):
                         lines.setdefault(n.id, node.lineno)
+    names = alls[0] if alls else []
+    if policy == "none":
+        names = []
+    elif policy == "__all__":
+        names = alls[-1] if alls else []
+    elif not isinstance(policy, str):
+        names = list(policy)
     return names, lines
 
 
@@ -91,29 +114,44 @@ def _place(root: Path, record_path: str, line: int | None, fallback: str) -> str
 
 
 def collect_api(job: InitJob) -> list[tuple[str, list[str]]]:
-    """(relative import, names) per module in course order; raise on name collisions."""
+    """(relative import, names) per module in course order; raise on collisions and shadowed submodules."""
     from tasks.steps.export import module_path
 
     root = Path(job.root)
     owner: dict[str, tuple[str, str]] = {}
     problems: list[Problem] = []
     api: list[tuple[str, list[str]]] = []
+    policies = job.public or {}
+    # names the package holds as submodules or subpackages: a public name must not replace one
+    children = {t.split(".")[1]: t for _, t, _ in job.modules}
+    children.update({PurePosixPath(d).parts[0].removesuffix(".py"): f"{job.package}.{d}" for d, _ in job.files})
     for name, target, record in job.modules:
         path = module_path(root / job.lib, target)
-        names, lines = public_names(path)
+        policy = policies.get(name, "all")
+        names, lines = public_names(path, policy)
         try:
             shown = path.relative_to(root).as_posix()
         except ValueError:
             shown = path.as_posix()
+        missing = [n for n in names if n not in lines and not isinstance(policy, str)]
+        for n in missing:
+            problems.append(Problem("modules.yaml", 1, 0, (
+                f"module {name!r}: 'public' lists {n!r}, which {shown} does not define; remove it from the list")))
+        fix = f"or set 'public:' of {name!r} in modules.yaml to the names to re-export (or 'none')"
         for n in names:
             # without an export record, name the generated file itself (always with a line)
             here = _place(root, record, lines.get(n), f"{shown}:{lines.get(n) or 1}")
-            if n in owner:
+            file, _, line = here.rpartition(":")
+            if n in children:
+                problems.append(Problem(file, int(line) if line.isdigit() else 1, 0, (
+                    f"public name {n!r} of {name} would replace the submodule {children[n]} in "
+                    f"'from {job.package} import *' and as {job.package}.{n}; rename it, make it private with a "
+                    f"leading '_', {fix}")))
+            elif n in owner:
                 other, there = owner[n]
-                file, _, line = here.rpartition(":")
                 problems.append(Problem(file, int(line) if line.isdigit() else 1, 0, (
                     f"public name {n!r} is exported by {other} ({there}) and by {name}; one would shadow the "
-                    f"other in 'from {job.package} import *': rename one, or make it private with a leading '_'")))
+                    f"other in 'from {job.package} import *': rename one, make it private with a leading '_', {fix}")))
             else:
                 owner[n] = (name, here)
         rel = "." + target.split(".", 1)[1]
@@ -123,9 +161,13 @@ def collect_api(job: InitJob) -> list[tuple[str, list[str]]]:
     return api
 
 
-def render_init(package: str, version: str, api: list[tuple[str, list[str]]]) -> str:
-    """The package `__init__.py`: star-imports in course order, `__all__`, `__version__`."""
-    lines = [f'"""{package}: a deep-learning framework built one module at a time."""', "", GENERATED.rstrip(),
+def render_init(package: str, version: str, api: list[tuple[str, list[str]]], description: str = "") -> str:
+    """The package `__init__.py`: star-imports in course order, `__all__`, `__version__`.
+
+    Its docstring is the course's own: pyproject's [project] description.
+    """
+    doc = f"{package}: {description.strip()}" if description.strip() else package
+    lines = [f'"""{doc.replace(chr(34) * 3, chr(39) * 3)}"""', "", GENERATED.rstrip(),
              "", f'__version__ = "{version}"', ""]
     lines += [f"from {rel} import *  # noqa: F401,F403" for rel, _ in api]
     names = [n for _, ns in api for n in ns]
@@ -133,6 +175,34 @@ def render_init(package: str, version: str, api: list[tuple[str, list[str]]]) ->
     lines += [f"    {n!r}," for n in names]
     lines += ["]", ""]
     return "\n".join(lines)
+
+
+def render_subpackage(package: str, dotted: str, api: list[tuple[str, list[str]]]) -> str:
+    """A sub-package `__init__.py`: re-exports the modules under it, so `from pkg.nn import MLP` works."""
+    prefix = "." + dotted.split(".", 1)[1] + "."
+    mine = [(rel[len(prefix) - 1:], names) for rel, names in api if rel.startswith(prefix)]
+    lines = [f'"""Part of {package}; {dotted} re-exports the modules under it."""', "", GENERATED.rstrip(), ""]
+    lines += [f"from {rel} import *  # noqa: F401,F403" for rel, _ in mine]
+    names = [n for _, ns in mine for n in ns]
+    lines += ["", "__all__ = [", *(f"    {n!r}," for n in names), "]", ""]
+    return "\n".join(lines)
+
+
+def copy_files(job: InitJob) -> list[Problem]:
+    """Copy the extra package files in; a hand-written module must compile (its errors at its own lines)."""
+    root = Path(job.root)
+    problems: list[Problem] = []
+    for dest, source in job.files:
+        data = (root / source).read_bytes()
+        if dest.endswith(".py"):
+            try:
+                compile(data, source, "exec")
+            except SyntaxError as exc:
+                problems.append(Problem(source, exc.lineno or 1, exc.offset or 0, f"syntax error: {exc.msg}; "
+                                        "this file is copied into the package as is (modules.yaml 'files')"))
+                continue
+        atomic.write_if_changed(root / job.lib / job.package / dest, data)
+    return problems
 
 
 def remove_stale(job: InitJob, keep: set[Path]) -> list[str]:
@@ -143,7 +213,7 @@ def remove_stale(job: InitJob, keep: set[Path]) -> list[str]:
     if not base.exists():
         return removed
     for path in sorted(base.rglob("*.py")):
-        if path not in keep and not path.name.startswith("."):
+        if path not in keep and not path.name.startswith(".") and "__pycache__" not in path.parts:
             path.unlink()
             removed.append(path.relative_to(root).as_posix())
     for d in sorted((p for p in base.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
@@ -156,21 +226,24 @@ def remove_stale(job: InitJob, keep: set[Path]) -> list[str]:
 
 
 def assemble(job: InitJob) -> dict[str, Any]:
-    """Write the `__init__.py` files and remove stale generated modules."""
+    """Write the `__init__.py` files, copy the extra files in, and remove stale generated modules."""
     from tasks.steps.export import module_path
 
     root = Path(job.root)
-    version = read_version(root / "pyproject.toml")
+    project = read_project(root / "pyproject.toml")
+    version = str(project["version"])
     api = collect_api(job)
+    problems = copy_files(job)
+    if problems:
+        raise AssemblyError(join(problems))
     keep = {module_path(root / job.lib, t) for _, t, _ in job.modules}
+    keep |= {root / rel for rel in job.extra_files()}
     for rel in job.init_files():
         path = root / rel
         keep.add(path)
-        is_top = path.parent == root / job.lib / job.package
-        text = render_init(job.package, version, api) if is_top else \
-            f'"""Part of {job.package}; import from `{job.package}` directly."""\n\n{GENERATED}'
+        dotted = ".".join(path.parent.relative_to(root / job.lib).parts)
+        text = render_init(job.package, version, api, str(project.get("description") or "")) \
+            if dotted == job.package else render_subpackage(job.package, dotted, api)
         atomic.write_if_changed(path, text.encode("utf-8"))
     removed = remove_stale(job, keep)
     return {"version": version, "names": sum(len(n) for _, n in api), "removed": removed}
-
-

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from tasks.core import atomic, layout
 from tasks.core.errors import CheckError
+from tasks.model.fields import Limits
 from tasks.sandbox import warm
 from tasks.sandbox.spawn import run_child
-from tasks.steps.export import source_line
+from tasks.steps.export import source_place
 
 
 @dataclass(frozen=True)
@@ -33,14 +35,35 @@ class CheckJob:
     stubs: tuple[str, ...]  # package namespaces to stub (no __init__ executed)
     records: dict[str, str]  # generated file (relative to root) -> its export record
     timeout: float
+    limits: Limits | None = None  # of the student code (modules.yaml); None: the defaults
 
     @property
     def result_file(self) -> Path:
         return layout.at(self.root, layout.result("check", self.name))
 
 
+_FOREIGN = ("site-packages", "dist-packages")
+
+
+def foreign(path: Path) -> bool:
+    """Is `path` installed code (numpy, pytest, the standard library of a venv), wherever the venv lives?"""
+    parts = path.parts
+    if any(p in _FOREIGN for p in parts):
+        return True
+    for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix}:
+        try:
+            path.relative_to(prefix)
+            return True
+        except ValueError:
+            continue
+    return False
+
+
 def map_frames(root: Path, frames: list[list[Any]], records: dict[str, str]) -> list[str]:
-    """Traceback frames as 'file:line' strings, generated files replaced by their sources."""
+    """Traceback frames as 'file:line' strings, generated files replaced by their sources.
+
+    Installed code is left out even when the virtualenv lives inside the repository.
+    """
     cache: dict[str, dict[str, Any]] = {}
     lines: list[str] = []
     for filename, lineno, func, text in frames:
@@ -49,6 +72,8 @@ def map_frames(root: Path, frames: list[list[Any]], records: dict[str, str]) -> 
         path = Path(filename)
         if not path.is_absolute():  # pytest reports paths relative to the child's working directory, the root
             path = root / path
+        if foreign(path):
+            continue
         try:
             rel = path.resolve().relative_to(root.resolve()).as_posix()
         except ValueError:
@@ -61,9 +86,9 @@ def map_frames(root: Path, frames: list[list[Any]], records: dict[str, str]) -> 
                     cache[rel] = json.loads((root / records[rel]).read_text(encoding="utf-8"))
                 except (OSError, ValueError):
                     cache[rel] = {}
-            src_line = source_line(cache[rel], lineno)
-            if src_line is not None:
-                lines.append(f"{cache[rel]['source']}:{src_line}: in {func}: {text}")
+            place = source_place(cache[rel], lineno)
+            if place is not None:
+                lines.append(f"{place}: in {func}: {text}")
                 continue
         lines.append(f"{rel}:{lineno}: in {func}: {text}")
     return lines
@@ -107,7 +132,9 @@ def read_stack(path: Path) -> list[list[Any]]:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return []
-    first = text.split("\n\n")[0]  # the thread that was running; later blocks are other threads
+    # one block per thread; the runner's parent watchdog is a thread too: the deepest stack is the run's
+    blocks = re.split(r"^(?:Current thread|Thread) 0x", text, flags=re.MULTILINE)
+    first = max(blocks, key=lambda b: len(_DUMPED.findall(b)), default="")
     import linecache
 
     return [[m.group("path"), int(m.group("line")), m.group("name"),
@@ -168,8 +195,11 @@ def check_import(job: CheckJob) -> dict[str, Any]:
     stack.parent.mkdir(parents=True, exist_ok=True)
     stack.unlink(missing_ok=True)
     args += ["--stack", str(stack), "--stack-after", f"{dump_after(job.timeout):g}"]
-    outcome = run_child(root, args, job.timeout)
+    outcome = run_child(root, args, job.timeout, limits=job.limits)
     message = describe(job, outcome.result, outcome.timed_out, outcome.output)
+    if outcome.tampered:  # importing the module changed or deleted course files: restored, and it fails
+        message = "\n".join([f"{job.source}:1: importing {job.target} changed course files; each was restored:",
+                              *(f"  {t}" for t in outcome.tampered), *([message] if message else [])])
     result = {"module": job.name, "status": "failed" if message else "passed", "message": message,
               "import_seconds": (outcome.result or {}).get("seconds"), "sandbox": warm.mode()}
     atomic.write_text(job.result_file, json.dumps(result, indent=1))

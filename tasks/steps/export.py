@@ -8,6 +8,7 @@ atomically. A generated file edited by hand is saved aside before it is replaced
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -19,7 +20,19 @@ from typing import Any
 from tasks.core import atomic, layout, output
 from tasks.core.errors import SourceError, join
 from tasks.steps.regions import is_marker_line, solution_regions
-from tasks.steps.sources import Cell, check_code, check_directives, check_imports, decode, scan
+from tasks.steps.sources import (
+    Cell,
+    cell_place,
+    check_code,
+    check_directives,
+    check_imports,
+    check_requirements,
+    check_separators,
+    decode,
+    external_imports,
+    percent_notebook,
+    scan,
+)
 from tasks.tools import nbdev
 
 HEADER = re.compile(r"^# %% .* #(?P<id>[0-9a-f]{8}(?:-\d+)?)$")
@@ -39,6 +52,7 @@ class ExportJob:
     targets: dict[str, str]  # every manifest target -> module name
     sources: dict[str, str] = field(default_factory=dict)  # dependency name -> its source
     dependants: dict[str, str] = field(default_factory=dict)  # modules built on this one -> their sources
+    requires: tuple[str, ...] | None = None  # [project].dependencies; None: third-party imports not checked
 
     @property
     def output(self) -> Path:
@@ -84,13 +98,7 @@ def canonical_directives(src: str) -> str:
     return "\n".join(lines)
 
 
-def _notebook(text: str, is_ipynb: bool) -> dict[str, Any]:
-    import jupytext
-
-    fmt: dict[str, Any] = {"extension": ".ipynb"} if is_ipynb else \
-        {"extension": ".py", "format_name": "percent", "comment_magics": False}
-    nb = jupytext.reads(text, fmt=fmt)
-    data: dict[str, Any] = json.loads(jupytext.writes(nb, fmt="ipynb"))
+def _stable_ids(data: dict[str, Any]) -> dict[str, Any]:
     seen: dict[str, int] = {}
     for cell in data["cells"]:
         src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
@@ -99,6 +107,16 @@ def _notebook(text: str, is_ipynb: bool) -> dict[str, Any]:
         seen[ident] = n + 1
         cell["id"] = ident if n == 0 else f"{ident}-{n}"
     return data
+
+
+def _notebook(text: str, is_ipynb: bool, path: str = "<source>") -> dict[str, Any]:
+    if not is_ipynb:
+        return _stable_ids(percent_notebook(text, path)[0])
+    import jupytext
+
+    nb = jupytext.reads(text, fmt={"extension": ".ipynb"})
+    data: dict[str, Any] = json.loads(jupytext.writes(nb, fmt="ipynb"))
+    return _stable_ids(data)
 
 
 def _shown(path: Path) -> str:
@@ -111,30 +129,53 @@ def _shown(path: Path) -> str:
 
 def read_notebook(source: Path) -> dict[str, Any]:
     """A source (`.py` percent or `.ipynb`) as a notebook dict with stable cell ids."""
-    text = decode(source.read_bytes(), _shown(source))
-    return _notebook(text, source.suffix == ".ipynb")
+    shown = _shown(source)
+    text = decode(source.read_bytes(), shown)
+    return _notebook(text, source.suffix == ".ipynb", shown)
 
 
 def _line_map(rendered: str, nb_data: dict[str, Any], cells: list[Cell]) -> list[list[int]]:
-    """[generated line, source line] pairs: one per generated cell (lines inside a cell follow on).
+    """[generated line, source line(, cell)] per generated cell (lines inside a cell follow on).
 
     nbdev strips the cell's leading directive and blank lines and writes the rest
-    verbatim after a '# %% <path> #<id>' header.
+    verbatim after a '# %% <path> #<id>' header. In a notebook the source line counts
+    within the cell, whose number comes third.
     """
-    kept: dict[str, list[int]] = {}  # cell id -> the source line of each line nbdev writes
+    kept: dict[str, tuple[list[int], list[int]]] = {}  # cell id -> (source line of each written line, [cell])
     nb_cells = nb_data["cells"]
     if len(nb_cells) == len(cells):
         for nbc, cell in zip(nb_cells, cells, strict=True):
             first, code = cell.code()
-            kept[nbc["id"]] = [first + n for n, t in enumerate(code.split("\n")) if not is_marker_line(t)]
+            kept[nbc["id"]] = ([first + n for n, t in enumerate(code.split("\n")) if not is_marker_line(t)],
+                               [cell.number] if cell.in_notebook else [])
     pairs: list[list[int]] = []
     for i, text in enumerate(rendered.split("\n"), start=1):
         m = HEADER.match(text)
         if m and m.group("id") in kept:
-            lines = kept[m.group("id")]
+            lines, extra = kept[m.group("id")]
             # a new pair wherever a dropped marker line makes the source skip ahead
-            pairs += [[i + 1 + k, src] for k, src in enumerate(lines) if k == 0 or src != lines[k - 1] + 1]
+            pairs += [[i + 1 + k, src, *extra] for k, src in enumerate(lines) if k == 0 or src != lines[k - 1] + 1]
     return pairs
+
+
+@functools.lru_cache(maxsize=8)
+def provided_imports(requires: tuple[str, ...]) -> tuple[frozenset[str], dict[str, list[str]]]:
+    """Import names the requirements provide (installed ones by their metadata), and who provides what."""
+    import importlib.metadata
+
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    declared = set()
+    for req in requires:
+        try:
+            declared.add(canonicalize_name(Requirement(req).name))
+        except InvalidRequirement:
+            declared.add(canonicalize_name(req.split(";")[0].strip()))
+    providers = {mod: list(dists) for mod, dists in importlib.metadata.packages_distributions().items()}
+    allowed = {d.replace("-", "_") for d in declared}
+    allowed |= {mod for mod, dists in providers.items() if any(canonicalize_name(d) in declared for d in dists)}
+    return frozenset(allowed), providers
 
 
 def drop_markers(nb_data: dict[str, Any], cells: list[Cell]) -> None:
@@ -150,10 +191,32 @@ def drop_markers(nb_data: dict[str, Any], cells: list[Cell]) -> None:
             nbc["source"] = "\n".join(t for t in lines if not is_marker_line(t))
 
 
-def validate(job: ExportJob, text: str) -> list[Cell]:
-    """Check the source `text` before exporting it; raise SourceError with every problem."""
+def validate(job: ExportJob, text: str) -> tuple[dict[str, Any], list[Cell]]:
+    """Check the source `text` before exporting it; raise SourceError with every problem.
+
+    Returns the notebook export renders and its cells: the very cells that were checked.
+    """
     rel = job.source
-    cells = scan(text, rel)
+    is_ipynb = rel.endswith(".ipynb")
+    try:
+        if is_ipynb:
+            cells = scan(text, rel)
+            problems = [p for c in cells for p in check_separators("\n".join(c.lines), cell_place(rel, c.number))]
+            if not problems:
+                nb_data = _notebook(text, True, rel)
+        else:
+            problems = check_separators(text, rel)
+            if not problems:
+                data, cells = percent_notebook(text, rel)
+                nb_data = _stable_ids(data)
+    except SourceError:
+        raise
+    except ValueError as exc:  # jupytext refuses a coding cookie other than utf-8 (found by tests/tasks/test_fuzz.py)
+        line = next((i for i, ln in enumerate(text.split("\n")[:2], 1) if "coding" in ln), 1)
+        msg = f"{rel}:{line}: jupytext cannot read the source: {exc}; remove the coding line (sources are UTF-8)"
+        raise SourceError(msg) from None
+    if problems:
+        raise SourceError(join(problems))
     expected = job.target.split(".", 1)[1]
     problems = check_directives(cells, rel, expected)
     code_problems, imports = check_code(cells, rel, job.package)
@@ -164,6 +227,9 @@ def validate(job: ExportJob, text: str) -> list[Cell]:
 
         problems += check_provided(Path(job.root), job.name, rel, job.target, cells, job.package, imports,
                                    job.depends, job.dependants, job.sources)
+    if job.requires is not None:
+        allowed, providers = provided_imports(job.requires)
+        problems += check_requirements(external_imports(cells, rel, job.package), rel, job.name, set(allowed), providers)
     message = join(problems)
     try:
         solution_regions(cells, rel)
@@ -171,7 +237,7 @@ def validate(job: ExportJob, text: str) -> list[Cell]:
         message = f"{message}\n{exc}" if message else str(exc)
     if message:
         raise SourceError(message)
-    return cells
+    return nb_data, cells
 
 
 def _digest(data: bytes) -> str:
@@ -181,9 +247,13 @@ def _digest(data: bytes) -> str:
 def read_record(job: ExportJob) -> dict[str, Any]:
     try:
         record: dict[str, Any] = json.loads(job.record.read_text(encoding="utf-8"))
-        return record
     except (OSError, ValueError):
         return {}
+    # a record of the wrong shape counts as absent (the module is exported again), never a crash
+    ok = isinstance(record, dict) and isinstance(record.get("sha256"), str) and \
+        isinstance(record.get("stat"), (list, type(None))) and isinstance(record.get("lines", []), list) and \
+        all(isinstance(p, list) and len(p) == 2 and all(type(x) is int for x in p) for p in record.get("lines", []))
+    return record if ok else {}
 
 
 def hand_edited(job: ExportJob) -> bool:
@@ -192,6 +262,8 @@ def hand_edited(job: ExportJob) -> bool:
     out = job.output
     if not record or not out.exists():
         return False
+    if record.get("target", job.target) != job.target:
+        return False  # the record is of another file: the module's target changed (two modules swapped targets)
     st = out.stat()
     if [st.st_size, st.st_mtime_ns] == record.get("stat"):
         return False
@@ -221,13 +293,12 @@ def export(job: ExportJob) -> dict[str, Any]:
     root = Path(job.root)
     # read once: what is validated is exactly what is exported
     text = decode((root / job.source).read_bytes(), job.source)
-    cells = validate(job, text)
+    nb_data, cells = validate(job, text)
     if hand_edited(job):
         aside = _save_aside(job)
         output.warn(f"{job.output.relative_to(root)} was edited by hand; your edit is saved in "
                     f"{aside.relative_to(root)}. Edit {job.source} instead: the file is regenerated from it.")
         job.output.unlink()
-    nb_data = _notebook(text, job.source.endswith(".ipynb"))
     drop_markers(nb_data, cells)
     rendered = nbdev.render(nb_data, root / job.source, job.target, root / job.lib)
     data = rendered.encode("utf-8")
@@ -236,7 +307,8 @@ def export(job: ExportJob) -> dict[str, Any]:
     if previous != _digest(data):
         # announce the new bytes before writing them, so that an interruption between the two
         # writes is not taken for a hand edit by the next run
-        pending = {"sha256": _digest(data), "previous": previous, "stat": None, "source": job.source, "lines": lines}
+        pending = {"sha256": _digest(data), "previous": previous, "stat": None, "source": job.source, "lines": lines,
+                   "output": job.output.relative_to(root).as_posix(), "target": job.target}
         atomic.write_bytes(job.record, json.dumps(pending, indent=1).encode())
     wrote = atomic.write_if_changed(job.output, data)
     if wrote:  # new bytes: checks and tests follow; the warm worker's imports overlap the rest of this run
@@ -244,15 +316,34 @@ def export(job: ExportJob) -> dict[str, Any]:
 
         warm.prestart()
     st = job.output.stat()
-    record = {"sha256": _digest(data), "stat": [st.st_size, st.st_mtime_ns], "source": job.source, "lines": lines}
+    record = {"sha256": _digest(data), "stat": [st.st_size, st.st_mtime_ns], "source": job.source, "lines": lines,
+              "output": job.output.relative_to(root).as_posix(), "target": job.target}
     atomic.write_if_changed(job.record, json.dumps(record, indent=1).encode())
     return {"sha256": record["sha256"], "written": wrote}
 
 
-def source_line(record: dict[str, Any], generated_line: int) -> int | None:
-    """Map a line of the generated module back to its source line (None outside exported cells)."""
+def _pair(record: dict[str, Any], generated_line: int) -> list[int] | None:
     best: list[int] | None = None
     for pair in record.get("lines", []):
         if pair[0] <= generated_line:
             best = pair
+    return best
+
+
+def source_line(record: dict[str, Any], generated_line: int) -> int | None:
+    """Map a line of the generated module back to its source line (None outside exported cells).
+
+    In a notebook source the line counts within its cell (`source_place` names the cell).
+    """
+    best = _pair(record, generated_line)
     return None if best is None else best[1] + generated_line - best[0]
+
+
+def source_place(record: dict[str, Any], generated_line: int) -> str | None:
+    """'source:line', or 'nb.ipynb:cell N:line' for a notebook, of a generated line (None outside exported cells)."""
+    best = _pair(record, generated_line)
+    if best is None:
+        return None
+    line = best[1] + generated_line - best[0]
+    file = cell_place(record["source"], best[2]) if len(best) > 2 else record["source"]
+    return f"{file}:{line}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -21,6 +22,7 @@ class Suite:
     modules: tuple[str, ...]
     whole: bool
     unknown: tuple[tuple[int, str], ...]  # (line, module) imports of package modules nobody produces
+    helpers: tuple[str, ...] = ()  # helper files beside it (no tests of their own) that decide its result
 
     @property
     def name(self) -> str:
@@ -41,8 +43,8 @@ def imported_modules(text: str, package: str) -> list[tuple[int, str, tuple[str,
 
 
 def resolve(found: list[tuple[int, str, tuple[str, ...]]], package: str,
-            targets: dict[str, str]) -> tuple[list[str], bool, list[tuple[int, str]]]:
-    """Map imports to module names; `whole` when the package's own namespace is used."""
+            targets: dict[str, str], extras: frozenset[str] = frozenset()) -> tuple[list[str], bool, list[tuple[int, str]]]:
+    """Map imports to module names; `whole` when the package's own namespace (or an extra package file) is used."""
     parents: set[str] | None = None  # built on first need: O(modules), and most imports name a target
     modules: list[str] = []
     whole = False
@@ -56,7 +58,7 @@ def resolve(found: list[tuple[int, str, tuple[str, ...]]], package: str,
         if mod in targets:
             add(targets[mod])
             continue
-        if mod == package:
+        if mod == package or mod in extras:
             whole = True
             continue
         if parents is None:
@@ -65,13 +67,27 @@ def resolve(found: list[tuple[int, str, tuple[str, ...]]], package: str,
             for child in names:
                 if f"{mod}.{child}" in targets:
                     add(targets[f"{mod}.{child}"])
-                else:
-                    unknown.append((line, f"{mod}.{child}"))
+                elif mod == package:
+                    whole = True
+                else:  # a name a sub-package re-exports: it needs every module under it
+                    for t in sorted(t for t in targets if t.startswith(mod + ".")):
+                        add(targets[t])
         elif mod in parents:
             whole = True
         else:
             unknown.append((line, mod))
     return modules, whole, unknown
+
+
+def _entry_ok(entry: Any) -> bool:
+    """[stamp of 3 ints, [[line, module, [names]], ...]]: what `ImportScan.found` stores."""
+    try:
+        stamp, found = entry
+        return isinstance(stamp, list) and len(stamp) == 3 and all(type(x) is int for x in stamp) and \
+            isinstance(found, list) and all(type(line) is int and isinstance(mod, str) and isinstance(names, list)
+                                            and all(isinstance(n, str) for n in names) for line, mod, names in found)
+    except (TypeError, ValueError):
+        return False
 
 
 class ImportScan:
@@ -94,9 +110,9 @@ class ImportScan:
             try:
                 data = json.loads(store.read_text(encoding="utf-8"))
                 if data.get("code") == self.code and data.get("package") == package:
-                    self.entries = data["files"]
-            except (OSError, ValueError, KeyError, AttributeError):
-                self.entries = {}
+                    self.entries = {k: v for k, v in data["files"].items() if _entry_ok(v)}
+            except (OSError, ValueError, KeyError, AttributeError, TypeError):
+                self.entries = {}  # a store of the wrong shape counts as absent: the files are parsed again
 
     def found(self, path: Path) -> list[tuple[int, str, tuple[str, ...]]]:
         """`imported_modules` of the file at `path`; raises what reading or parsing it raises."""
@@ -125,20 +141,47 @@ class ImportScan:
             pass
 
 
-def discover(root: Path, package: str, targets: dict[str, str], scan: ImportScan | None = None) -> list[Suite]:
-    """The integration and system test files under tests/, sorted, with their imports resolved."""
+_HAS_TESTS = re.compile(r"^\s*(?:async\s+)?def\s+test|^\s*class\s+Test", re.MULTILINE)
+
+
+def has_tests(path: Path) -> bool:
+    """Does a test_*.py file define tests? One that does not is a helper the others import, not a task."""
+    try:
+        return bool(_HAS_TESTS.search(path.read_text(encoding="utf-8", errors="replace")))
+    except OSError:
+        return True
+
+
+def discover(root: Path, package: str, targets: dict[str, str], scan: ImportScan | None = None,
+             extras: frozenset[str] = frozenset()) -> list[Suite]:
+    """The integration and system test files under tests/, sorted, with their imports resolved.
+
+    Helper files (no tests) are not suites: every suite of their folder depends on them and
+    on the modules they import.
+    """
     suites: list[Suite] = []
     for kind in ("integration", "system"):
-        for path in sorted((root / "tests" / kind).glob("test_*.py")):
+        files = sorted((root / "tests" / kind).glob("test_*.py"))
+        helpers = [p for p in files if not has_tests(p)]
+        helper_rel = tuple(p.relative_to(root).as_posix() for p in helpers)
+        for path in [p for p in files if p not in helpers] + helpers:
             try:
                 found = scan.found(path) if scan is not None else \
                     imported_modules(path.read_text(encoding="utf-8"), package)
             except (SyntaxError, UnicodeDecodeError) as exc:
+                if path in helpers:
+                    continue  # reported by the suites that import it
                 line = getattr(exc, "lineno", 1) or 1
                 found, unknown = [], [(line, f"<unparsable: {exc}>")]
-                suites.append(Suite(kind, path.relative_to(root).as_posix(), (), True, tuple(unknown)))
+                suites.append(Suite(kind, path.relative_to(root).as_posix(), (), True, tuple(unknown), helper_rel))
                 continue
-            modules, whole, unknown_ = resolve(found, package, targets)
+            modules, whole, unknown_ = resolve(found, package, targets, extras)
+            if path in helpers:  # its imports count for every suite of the folder
+                for i, s in enumerate(suites):
+                    if s.kind == kind:
+                        suites[i] = Suite(kind, s.path, tuple(dict.fromkeys([*s.modules, *modules])), s.whole or whole,
+                                          s.unknown + tuple(unknown_), s.helpers)
+                continue
             suites.append(Suite(kind, path.relative_to(root).as_posix(), tuple(modules), whole,
-                                tuple(unknown_)))
+                                tuple(unknown_), helper_rel))
     return suites

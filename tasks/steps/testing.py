@@ -12,15 +12,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from tasks.core import atomic, layout
+from tasks.core import atomic, layout, output
 from tasks.core.errors import CheckError
+from tasks.model.fields import Limits
 from tasks.sandbox import warm
 from tasks.sandbox.spawn import run_child
-from tasks.steps.checks import blame, dump_after, map_frames, read_stack, record_sources
+from tasks.steps.checks import blame, dump_after, foreign, map_frames, read_stack, record_sources
 from tasks.steps.export import source_line
 from tasks.steps.regions import STUB_SAYS, unwritten
 
-Kind = Literal["test", "integration", "system"]
+Kind = Literal["test", "integration", "system", "smoke"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class TestJob:
     timeout: float
     cover: str | None = None  # generated file whose coverage is measured
     floor: float | None = None  # minimum coverage, percent
+    import_package: str | None = None  # with no test files: import this package instead, and say so
+    limits: Limits | None = None  # of the student code (modules.yaml); None: the defaults
     # in a student tree: (module, source, shipped stub lines) of each module the tests reach;
     # while any stub is left the tests are not run against it (the module is todo or waiting)
     pending: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
@@ -84,8 +87,13 @@ def _summary(job: TestJob, result: dict[str, Any]) -> str:
         places = map_frames(root, frames, job.records)
         crash = failure.get("crash") or []
         message = crash[2].splitlines()[0] if len(crash) > 2 and crash[2] else "failed"
-        where = blame(places, own, set(sources.values())) or \
-            (f"{crash[0]}:{crash[1]}" if len(crash) > 1 and crash[0] else failure["test"])
+        # never a place in installed code (pytest, numpy): then the test's own line
+        loc = failure.get("location") or []
+        if len(crash) > 1 and crash[0] and not foreign(Path(crash[0])):
+            fallback = f"{crash[0]}:{crash[1]}"
+        else:
+            fallback = f"{loc[0]}:{loc[1]}" if len(loc) > 1 else failure["test"]
+        where = blame(places, own, set(sources.values())) or fallback
         syntax = _SYNTAX.search(failure.get("text", ""))
         if syntax:
             where, message = f"{_rel(root, syntax.group('path'))}:{syntax.group('line')}", syntax.group("error")
@@ -154,6 +162,8 @@ def run_tests(job: TestJob) -> dict[str, Any]:
     if not job.files:
         result: dict[str, Any] = {"status": "passed", "passed": 0, "failed": 0, "errors": 0, "skipped": 0,
                                   "note": "no tests declared"}
+        if job.import_package:
+            return _import_only(job, result)
         atomic.write_text(job.result_file, json.dumps(result, indent=1))
         return {"passed": 0}
     args = ["pytest", "--lib", job.lib]
@@ -167,11 +177,10 @@ def run_tests(job: TestJob) -> dict[str, Any]:
     stack.parent.mkdir(parents=True, exist_ok=True)
     stack.unlink(missing_ok=True)
     args += ["--stack", str(stack), "--stack-after", f"{dump_after(job.timeout):g}"]
-    # one test file that does not import must not hide the other files' results
-    args += ["--", *job.files, "-q", "-p", "no:cacheprovider", "--no-header", "-o", "console_output_style=classic",
-             "--continue-on-collection-errors"]
+    # a file that fails to collect fails alone: the other files' tests still run and are reported
+    args += ["--", *job.files, "-q", "-p", "no:cacheprovider", "--continue-on-collection-errors", "--no-header", "-o", "console_output_style=classic"]
     # third-party pytest plugins (hypothesis, benchmark...) cost ~0.5 s of start-up per run
-    outcome = run_child(root, args, job.timeout, env={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
+    outcome = run_child(root, args, job.timeout, env={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}, limits=job.limits)
     result = dict(outcome.result or {})
     if "coverage" in result:
         result["coverage"] = _map_coverage(job, result["coverage"])
@@ -194,6 +203,10 @@ def run_tests(job: TestJob) -> dict[str, Any]:
         message = (f"{job.files[0]}:1: {label}: coverage of {job.cover} is {percent:.1f}%, "
                    f"{job.floor - percent:.1f} points below the floor of {job.floor:g}% set in modules.yaml; "
                    f"add tests for source lines {result['coverage'].get('missing_source', [])[:10]}")
+    if outcome.tampered:  # student code changed or deleted course files: restored, and it fails the task
+        tampered = "\n".join(f"  {t}" for t in outcome.tampered)
+        message = (f"{job.files[0]}:1: {label}: the tests changed course files; each was restored:\n{tampered}"
+                   + (f"\n{message}" if message else ""))
     result["status"] = "failed" if message else "passed"
     result["message"] = message
     result["sandbox"] = warm.mode()  # 'fork' of the warm worker, or 'spawn'ed interpreter
@@ -201,3 +214,22 @@ def run_tests(job: TestJob) -> dict[str, Any]:
     if message:
         raise CheckError(message)
     return {"passed": result["passed"], "coverage": result.get("coverage", {}).get("percent")}
+
+
+def _import_only(job: TestJob, result: dict[str, Any]) -> dict[str, Any]:
+    """No smoke tests: import the assembled package in a fresh process, and say there were none."""
+    from tasks.steps.checks import CheckJob, describe
+
+    root = Path(job.root)
+    package = job.import_package or ""
+    outcome = run_child(root, ["import", "--lib", job.lib, "--target", package], job.timeout)
+    check = CheckJob(root=job.root, name=package, source=f"{job.lib}/{package}/__init__.py", target=package,
+                     lib=job.lib, stubs=(), records=job.records, timeout=job.timeout)
+    message = describe(check, outcome.result, outcome.timed_out, outcome.output)
+    note = f"no smoke tests (tests/validation/ has no test_*.py); imported {package} only"
+    result.update({"status": "failed" if message else "passed", "note": note, "message": message})
+    atomic.write_text(job.result_file, json.dumps(result, indent=1))
+    if message:
+        raise CheckError(message)
+    output.emit("note", f"{job.kind}: {note}")
+    return {"passed": 0, "note": note}

@@ -68,6 +68,7 @@ def states(root: Path, db: Path, names: Iterable[str],
         return {}
     for task, data in saved.items():
         deps = data.get("deps:") or []
-        deps = deps if isinstance(deps, list) else []
-        out[task] = "stale" if any(_changed(root, str(d), data.get(d)) for d in deps) else "fresh"
+        if not isinstance(deps, list) or not all(isinstance(d, str) for d in deps):
+            continue  # a row of the wrong shape counts as absent (tasks.safety.recovery.drop_bad_rows deletes it)
+        out[task] = "stale" if any(_changed(root, d, data.get(d)) for d in deps) else "fresh"
     return out

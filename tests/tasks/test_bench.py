@@ -108,3 +108,16 @@ def test_editloop_table_puts_before_and_after_side_by_side() -> None:
     assert any(line.startswith("  ratio doit / one pytest") and line.endswith("3.00x           1.25x")
                for line in text), text
     assert any(line.startswith("  wall - one timeout") and line.endswith("25.00 s          4.00 s") for line in text)
+
+
+def test_a_notebook_source_is_edited_as_a_notebook(tmp_path: Path) -> None:
+    """Issue 14: bench appends a cell to an .ipynb, never percent text that corrupts it."""
+    import json as _json
+
+    from bench.scenarios import edited
+
+    nb = {"cells": [{"cell_type": "code", "id": "a", "metadata": {}, "source": "#| default_exp x",
+                     "execution_count": None, "outputs": []}], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    out = _json.loads(edited(tmp_path / "m.ipynb", _json.dumps(nb), "code", 3))
+    assert out["cells"][-1]["source"] == "#| export\n_bench_edit = 3" and len(out["cells"]) == 2
+    assert edited(tmp_path / "m.py", "x = 1\n", "prose", 1) == "x = 1\n\n# %% [markdown]\n# A prose edit (benchmark run 1).\n"

@@ -35,8 +35,7 @@ def gen(module: str) -> str:
 
 
 def notebook(module: str) -> str:
-    n = {"core": 1, "ops": 2, "model": 3, "leaf": 4}[module]
-    return f"build/notebooks/0{n}_{module}.ipynb"
+    return f"build/notebooks/{module}.ipynb"  # issue 14: named after the module, unique in any layout
 
 
 Edit = Callable[[Course], None]
@@ -160,7 +159,7 @@ ROWS = {
                               m("1:1", "the manifest is empty; declare the course under 'modules:' "
                                        "(see README, 'The manifest')")),
     "manifest not UTF-8": Row.bad(raw("modules.yaml", lambda b: b.replace(b"name: leaf", b"name: l\xe9af")),
-                                  "modules.yaml:21: not valid UTF-8 (byte 0xe9); save the file as UTF-8"),
+                                  "modules.yaml:21:12: not valid UTF-8 (byte 0xe9); save the file as UTF-8"),
     "test file that does not exist": Row.bad(yaml("depends: [core]\n", "depends: [core]\n    tests: [tests/unit/t.py]\n"),
                                              m("17:13", "module 'ops': test file 'tests/unit/t.py' does not exist; "
                                                         "create it or fix the path")),
@@ -205,8 +204,8 @@ ROWS = {
         "'leaf' in modules.yaml, or remove the import", changes=(notebook("leaf"),)),
     "import of a package module that does not exist": Row.bad(
         source(LEAF, "from minitorch.core.core import Value", "from minitorch.core.core import Value\n"
-               "from minitorch.core.nope import add"),
-        f"{LEAF}:11: leaf imports minitorch.core.nope, which no module in modules.yaml produces; did you mean "
+               "from minitorch.core.opps import add"),
+        f"{LEAF}:11: leaf imports minitorch.core.opps, which no module in modules.yaml produces; did you mean "
         "'minitorch.core.ops'?", changes=(notebook("leaf"),)),
     "non-UTF-8 source": Row.bad(raw(OPS, lambda b: b.replace(b'"""a + b"""', '"""a + b, café"""'.encode("latin-1"))),
                                 f"{OPS}:14: not valid UTF-8 (byte 0xe9); save the file as UTF-8 in your editor"),
@@ -214,7 +213,8 @@ ROWS = {
     "the same public name in two modules": Row.bad(
         source(LEAF, "def double(", "def add(v: Value) -> Value:\n    return v\n\n\ndef double("),
         f"{LEAF}:13: public name 'add' is exported by ops ({OPS}:13) and by leaf; one would shadow the other in "
-        "'from minitorch import *': rename one, or make it private with a leading '_'",
+        "'from minitorch import *': rename one, make it private with a leading '_', "
+        "or set 'public:' of 'leaf' in modules.yaml to the names to re-export (or 'none')",
         changes=(gen("leaf"), notebook("leaf"))),
     # -- check:<m>: importing the exported module in a fresh process --------------------------------
     "exception at import": Row.bad(

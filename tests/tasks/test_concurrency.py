@@ -56,7 +56,7 @@ def test_a_second_run_that_waited_too_long_stops_and_touches_nothing(built: Cour
             f"{WAITING.format(pid=pid)}\n"
             f"ERROR: build/.lock: another doit run in this tree (pid {pid}) was still running after this one waited "
             "0.5 s, so this one stopped without touching anything. Wait for it to finish, or stop it "
-            f"(kill {pid}), then run doit again; set TINYTORCH_LOCK_TIMEOUT to wait longer.\n")
+            f"(kill {pid}), then run doit again; set COURSE_LOCK_TIMEOUT to wait longer.\n")
         assert snapshot(built.root, "build") == before
     finally:
         holder.release()

@@ -9,7 +9,7 @@ import pytest
 
 from tasks.core.errors import ManifestError
 from tasks.model.manifest import DEFAULT_TIMEOUT, Manifest, parse_manifest, read_manifest
-from tasks.model.yamlpos import load
+from tasks.model.yamlpos import YamlSyntaxError, load
 
 # lines: 1 package, 2 name, 3 modules, 4-7 module a, 8-12 module b
 BASE = """\
@@ -74,7 +74,8 @@ modules:
     assert c.depends == ("a", "b")
     assert c.tests == ("tests/unit/test_c.py",)  # the default test file, when it exists
     assert c.entry() == {"name": "c", "source": "src/c.py", "target": "pkg.sub.c", "depends": ["a", "b"],
-                         "tests": ["tests/unit/test_c.py"], "timeout": 30.0, "coverage": 75.0}
+                         "tests": ["tests/unit/test_c.py"], "timeout": 30.0, "coverage": 75.0,
+                         "memory": 8192.0, "processes": 4096.0, "file_size": 1024.0, "cpu": None}
 
 
 def test_tests_may_be_one_path(repo: Path) -> None:
@@ -89,13 +90,13 @@ BAD = [
     pytest.param(None, '# nothing here\n',
                  "modules.yaml:1:1: the manifest is empty; declare the course under 'modules:' (see README, 'The manifest')", id='comment only'),
     pytest.param(None, '- a\n- b\n',
-                 'modules.yaml:1:1: the manifest must be a mapping with keys package, defaults, modules; got a list', id='not a mapping'),
+                 'modules.yaml:1:1: the manifest must be a mapping with keys package, defaults, modules, grading; got a list', id='not a mapping'),
     pytest.param('modules:', 'module:',
                  "modules.yaml:1:1: no modules declared; add a list under 'modules:' with at least one entry (name, source, target)\nmodules.yaml:3:1: unknown key 'module' in the manifest; did you mean 'modules'?", id='top-level typo'),
     pytest.param('package:', 'extras: 1\npackage:',
-                 "modules.yaml:1:1: unknown key 'extras' in the manifest; allowed keys: package, defaults, modules", id='top-level unknown key'),
+                 "modules.yaml:1:1: unknown key 'extras' in the manifest; allowed keys: package, defaults, modules, grading", id='top-level unknown key'),
     pytest.param('package:\n  name: pkg\n', 'package: pkg\n',
-                 "modules.yaml:1:10: 'package' must be a mapping with keys name, lib, got a string", id='package not a mapping'),
+                 "modules.yaml:1:10: 'package' must be a mapping with keys name, lib, files, got a string", id='package not a mapping'),
     pytest.param('  name: pkg\n', '  nmae: pkg\n',
                  "modules.yaml:2:3: unknown key 'nmae' in 'package'; did you mean 'name'?", id='package key typo'),
     pytest.param('name: pkg\n', 'name: 2pkg\n',
@@ -131,7 +132,7 @@ BAD = [
     pytest.param('    depends: [a]', '    depend: [a]',
                  "modules.yaml:11:5: unknown key 'depend' in module 'b'; did you mean 'depends'?", id='module key typo'),
     pytest.param('    depends: [a]', '    colour: red\n    depends: [a]',
-                 "modules.yaml:11:5: unknown key 'colour' in module 'b'; allowed keys: name, source, target, depends, tests, timeout, coverage", id='module unknown key'),
+                 "modules.yaml:11:5: unknown key 'colour' in module 'b'; allowed keys: name, source, target, depends, tests, timeout, coverage, public, memory, processes, file_size, cpu", id='module unknown key'),
     pytest.param('  - name: b\n    source: src/b.py', '  - source: src/b.py',
                  "modules.yaml:8:5: module #2 is missing 'name'; add 'name: <identifier>'", id='missing name'),
     pytest.param('    source: src/b.py\n', '',
@@ -206,6 +207,16 @@ BAD = [
                  "modules.yaml:12:15: 'coverage' must be between 0 and 100, got -1", id='module coverage negative'),
     pytest.param('depends: [a]', 'depends: [aa]\n    tmeout: 3',
                  "modules.yaml:11:15: module 'b' depends on unknown module 'aa'; did you mean 'a'?\nmodules.yaml:12:5: unknown key 'tmeout' in module 'b'; did you mean 'timeout'?", id='many at once'),
+    # the optional `grading:` section (tasks.model.grading), read by `doit grade`
+    pytest.param('modules:', 'grading: [a]\nmodules:',
+                 "modules.yaml:3:10: 'grading' must be a mapping with keys hidden_tests, points", id='grading not a mapping'),
+    pytest.param('modules:', 'grading:\n  hiden_tests: none\nmodules:',
+                 "modules.yaml:4:3: unknown key 'hiden_tests' in 'grading'; did you mean 'hidden_tests'?", id='grading key typo'),
+    pytest.param('modules:', 'grading:\n  hidden_tests: all\nmodules:',
+                 "modules.yaml:4:17: 'hidden_tests' must be one of names, none, got 'all'", id='grading hidden choice'),
+    pytest.param('modules:', 'grading:\n  points: {aa: 1, b: -2}\nmodules:',
+                 "modules.yaml:4:12: 'points' names 'aa', which is not a module; did you mean 'a'?\n"
+                 "modules.yaml:4:22: points of 'b' must be a number >= 0, got -2", id='grading points'),
 ]
 
 
@@ -251,7 +262,7 @@ modules:
 READ_BAD = [
     pytest.param(None, "modules.yaml: not found in {root}; create it (see README, 'The manifest')", id="missing file"),
     pytest.param(b"package:\n  name: pkg\n# caf\xe9\n",
-                 "modules.yaml:3: not valid UTF-8 (byte 0xe9); save the file as UTF-8", id="not UTF-8"),
+                 "modules.yaml:3:6: not valid UTF-8 (byte 0xe9); save the file as UTF-8", id="not UTF-8"),
     pytest.param(b"modules:\n  - name: a\n   source: x\n",
                  "modules.yaml:3:4: invalid YAML: did not find expected '-' indicator", id="bad indentation"),
     pytest.param(b"modules: [a\n",
@@ -286,3 +297,141 @@ def test_read_manifest_accepts_a_bom_and_crlf(repo: Path) -> None:
         (repo / "modules.yaml").unlink()
     assert [m.name for m in manifest.modules] == ["a", "b"]
     assert manifest.root == repo
+
+
+# -- issue 14: keys for courses of any shape -------------------------------------------------------
+ANY_COURSE = [
+    pytest.param("    tests: []\n  - name: b", "    tests: []\n    public: some\n  - name: b",
+                 "modules.yaml:8:13: module 'a': 'public' must be one of 'all', 'none', '__all__' or a list of names, "
+                 "got 'some'; e.g. 'public: [Tensor, zeros]'", id="public policy"),
+    pytest.param("  name: pkg\n", "  name: pkg\n  files: {py.typed: src/nope.typed}\n",
+                 "modules.yaml:3:21: 'files' entry 'py.typed': 'src/nope.typed' does not exist; create it or fix the path",
+                 id="extra file missing"),
+    pytest.param("  name: pkg\n", "  name: pkg\n  files: {a.py: src/notes.txt}\n",
+                 "modules.yaml:3:17: 'files': 'a.py' is also where module 'a' is exported (line 7); rename the file "
+                 "or the module's target", id="extra file on a module"),
+    pytest.param("    target: pkg.b\n", "    target: pkg.a.b\n",
+                 "modules.yaml:10:13: module 'b': target 'pkg.a.b' needs 'pkg.a' to be a package, but 'pkg.a' is the "
+                 "target of module 'a' (line 6), a file; a module and a package cannot share a name: rename one target "
+                 "(e.g. 'pkg.a.a')", id="a module that is also a package"),
+    pytest.param("package:\n  name: pkg\n", "package:\n  lib: build/lib\n",
+                 "modules.yaml:2:3: the package is not named; add 'package: {name: <import name>}' (the one place the "
+                 "package is named)", id="package not named"),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "message"), ANY_COURSE)
+def test_any_course_keys(repo: Path, old: str, new: str, message: str) -> None:
+    assert old in BASE
+    with pytest.raises(ManifestError) as info:
+        parse(BASE.replace(old, new, 1), repo)
+    assert str(info.value) == message
+
+
+def test_public_and_files_are_read(repo: Path) -> None:
+    text = BASE.replace("  name: pkg\n", "  name: pkg\n  files: {py.typed: src/notes.txt}\n").replace(
+        "    tests: []\n  - name: b", "    tests: []\n    public: [x, y]\n  - name: b")
+    m = parse(text, repo)
+    assert m.files == (("py.typed", "src/notes.txt"),)
+    assert [x.public for x in m.modules] == [("x", "y"), "all"]
+    assert m.modules[0].entry()["public"] == ["x", "y"] and "public" not in m.modules[1].entry()
+
+
+# issue 15, item 8: inputs that ended in a traceback, or were accepted and then crashed or misbehaved
+HARDENED = [
+    pytest.param('    depends: [a]', '    depends: [a]\n    timeout: .inf',
+                 "modules.yaml:12:14: 'timeout' must be a finite number, got inf; write e.g. 'timeout: 60'", id='timeout inf'),
+    pytest.param('    depends: [a]', '    depends: [a]\n    timeout: .nan',
+                 "modules.yaml:12:14: 'timeout' must be a finite number, got nan; write e.g. 'timeout: 60'", id='timeout nan'),
+    pytest.param('    depends: [a]', '    depends: [a]\n    timeout: 100000000',
+                 "modules.yaml:12:14: 'timeout' must be at most 86400 s, got 1e+08; write e.g. 'timeout: 60'", id='timeout huge'),
+    pytest.param('    depends: [a]', '    depends: [a]\n    coverage: .nan',
+                 "modules.yaml:12:15: 'coverage' must be a finite number, got nan; write e.g. 'coverage: 80'", id='coverage nan'),
+    pytest.param('modules:', 'defaults:\n  memory: 10\nmodules:',
+                 "modules.yaml:4:11: 'memory' must be at least 64, got 10", id='memory too small'),
+    pytest.param('modules:', 'defaults:\n  processes: many\nmodules:',
+                 "modules.yaml:4:14: 'processes' must be a number, got a string ('many'); write e.g. 'processes: 256'", id='processes string'),
+    pytest.param('    depends: [a]', '    depends: [a]\n    cpu: 1000000000',
+                 "modules.yaml:12:10: 'cpu' must be at most 86400 s, got 1e+09; write e.g. 'cpu: 120'", id='cpu huge'),
+    pytest.param('source: src/b.py', 'source: "src/b\\0.py"',
+                 "modules.yaml:9:13: module 'b': 'source' 'src/b\\x00.py' contains a NUL byte; remove it", id='NUL in a path'),
+    pytest.param('source: src/b.py', 'source: src/' + 'b' * 300 + '.py',
+                 "modules.yaml:9:13: module 'b': 'source': the name '" + 'b' * 40 + "'... is 303 bytes long; "
+                 "file systems allow at most 255, so shorten it", id='overlong path component'),
+    pytest.param('  - name: b\n', '  - name: ' + 'b' * 300 + '\n',
+                 "modules.yaml:8:11: module name '" + 'b' * 40 + "'... is 300 characters long; keep it under 101 "
+                 "(it names files under build/)", id='overlong module name'),
+    pytest.param('    depends: [a]', '    depends: !!int [a]',
+                 "modules.yaml:11:14: invalid YAML: tag 'tag:yaml.org,2002:int' is not allowed (safe loading); remove it", id='int tag on a list'),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "message"), HARDENED)
+def test_hardened_manifest(repo: Path, old: str, new: str, message: str) -> None:
+    assert old in BASE
+    try:
+        parse(BASE.replace(old, new, 1), repo)
+    except (ManifestError, YamlSyntaxError) as exc:
+        got = str(exc) if isinstance(exc, ManifestError) else f"modules.yaml:{exc.line}:{exc.col}: {exc}"
+    else:
+        got = "accepted"
+    assert got == message
+
+
+READ_HARDENED = [
+    pytest.param(b"package:\n  name: p\x01kg\n", "modules.yaml:2:10: invalid YAML: control character 0x01 is not allowed; remove it", id="control character"),
+    pytest.param(b"modules:\n  - name: !!int abc\n", "modules.yaml:2:11: invalid YAML: 'abc' is not a valid int (ValueError); remove the tag or fix the value", id="!!int"),
+    pytest.param(b"modules:\n  - timeout: !!float x\n", "modules.yaml:2:14: invalid YAML: 'x' is not a valid float (ValueError); remove the tag or fix the value", id="!!float"),
+    pytest.param(b"modules:\n  - name: !!timestamp 2020-99-99\n", "modules.yaml:2:11: invalid YAML: '2020-99-99' is not a valid timestamp (ValueError); remove the tag or fix the value", id="!!timestamp"),
+    pytest.param(b"modules:\n  - name: !!bool maybe\n", "modules.yaml:2:11: invalid YAML: 'maybe' is not a valid bool (KeyError); remove the tag or fix the value", id="!!bool"),
+    pytest.param(b"package:\n  name: caf\xc3\xa9\xe9\n", "modules.yaml:2:13: not valid UTF-8 (byte 0xe9); save the file as UTF-8", id="not UTF-8, column in characters"),
+]
+
+
+@pytest.mark.parametrize(("raw", "message"), READ_HARDENED)
+def test_read_manifest_hardened(tmp_path: Path, raw: bytes, message: str) -> None:
+    (tmp_path / "modules.yaml").write_bytes(raw)
+    with pytest.raises(ManifestError) as exc:
+        read_manifest(tmp_path)
+    assert str(exc.value) == message
+
+
+def _bomb(levels: int) -> bytes:
+    lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    lines += [f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, levels)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_alias_bomb_is_refused_quickly(tmp_path: Path) -> None:
+    import time
+
+    (tmp_path / "modules.yaml").write_bytes(_bomb(13))
+    start = time.perf_counter()
+    with pytest.raises(ManifestError) as exc:
+        read_manifest(tmp_path)
+    assert time.perf_counter() - start < 5  # was 42 s for `doit list`
+    assert str(exc.value) == ("modules.yaml:6:5: invalid YAML: more than 100000 values once aliases are expanded "
+                              "(aliases that refer to aliases?); write the values out")
+
+
+def test_manifest_that_is_a_directory_or_a_symlink_loop(tmp_path: Path) -> None:
+    (tmp_path / "modules.yaml").mkdir()
+    with pytest.raises(ManifestError) as exc:
+        read_manifest(tmp_path)
+    assert str(exc.value) == ("modules.yaml:1:1: is a directory, not a file; the manifest is one YAML file "
+                              "(see README, 'The manifest')")
+    (tmp_path / "modules.yaml").rmdir()
+    os.symlink(tmp_path / "loop.yaml", tmp_path / "modules.yaml")
+    os.symlink(tmp_path / "modules.yaml", tmp_path / "loop.yaml")
+    with pytest.raises(ManifestError) as exc:
+        read_manifest(tmp_path)
+    assert str(exc.value) == ("modules.yaml:1:1: cannot be read (Too many levels of symbolic links); "
+                              "make it a readable YAML file")
+
+
+def test_limits_from_defaults_and_module(repo: Path) -> None:
+    text = BASE.replace("modules:", "defaults: {memory: 2048, cpu: 30}\nmodules:", 1).replace(
+        "    depends: [a]", "    depends: [a]\n    memory: 512\n    processes: 64\n    file_size: 8")
+    a, b = parse(text, repo).modules
+    assert (a.limits.memory, a.limits.processes, a.limits.file_size, a.limits.cpu) == (2048.0, 4096.0, 1024.0, 30.0)
+    assert (b.limits.memory, b.limits.processes, b.limits.file_size, b.limits.cpu) == (512.0, 64.0, 8.0, 30.0)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from conftest import REPO, Course
 
-HEAVY = ("nbdev", "jupytext", "numpy", "coverage", "pytest", "griffe", "build", "fastcore")
+HEAVY = ("nbdev", "jupytext", "numpy", "coverage", "pytest", "griffe", "build", "fastcore", "distributed", "dask", "tqdm")
 
 
 def test_loading_the_task_list_imports_nothing_heavy(course: Course) -> None:

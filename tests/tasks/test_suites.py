@@ -25,7 +25,8 @@ def test_imported_modules_finds_package_imports_anywhere() -> None:
     ([(1, "pkg", ("Value",))], [], True, []),
     ([(1, "pkg.nn", ())], [], True, []),
     ([(3, "pkg.core.nope", ())], [], False, [(3, "pkg.core.nope")]),
-    ([(4, "pkg.core", ("nope",))], [], False, [(4, "pkg.core.nope")]),
+    # issue 14: a sub-package re-exports its modules, so a name from it needs every module under it
+    ([(4, "pkg.core", ("nope",))], ["core", "ops"], False, []),
 ])
 def test_resolve(found: list[tuple[int, str, tuple[str, ...]]], modules: list[str], whole: bool,
                  unknown: list[tuple[int, str]]) -> None:
@@ -34,12 +35,12 @@ def test_resolve(found: list[tuple[int, str, tuple[str, ...]]], modules: list[st
 
 def test_discover(tmp_path: Path) -> None:
     files: dict[str, str | bytes] = {
-        "tests/integration/test_b.py": "from pkg.core.ops import add\n",
-        "tests/integration/test_a.py": "from pkg.nn.model import M\nfrom pkg.core.core import V\n",
+        "tests/integration/test_b.py": "from pkg.core.ops import add\ndef test_b(): pass\n",
+        "tests/integration/test_a.py": "from pkg.nn.model import M\nfrom pkg.core.core import V\ndef test_a(): pass\n",
         "tests/integration/helper.py": "from pkg import everything\n",  # not a test file
-        "tests/system/test_all.py": "import pkg\n",
+        "tests/system/test_all.py": "import pkg\nclass TestAll: pass\n",
         "tests/system/test_broken.py": "def test(:\n",
-        "tests/system/test_latin1.py": b"# caf\xe9\n",
+        "tests/system/test_latin1.py": b"# caf\xe9\ndef test_x(): pass\n",
     }
     for rel, text in files.items():
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -55,3 +56,14 @@ def test_discover(tmp_path: Path) -> None:
     # files that cannot be read are kept, and marked, so that their task fails with the reason
     assert suites[3].unknown == ((1, "<unparsable: invalid syntax (<unknown>, line 1)>"),)
     assert suites[4].unknown[0][1].startswith("<unparsable: 'utf-8' codec can't decode byte 0xe9")
+
+
+def test_a_helper_with_no_tests_is_no_suite_but_decides_the_others(tmp_path: Path) -> None:
+    files = {"tests/integration/test_utils.py": "from pkg.core.ops import add\n\ndef total(): return 1\n",
+             "tests/integration/test_x.py": "from test_utils import total\nfrom pkg.core.core import V\n\n"
+                                             "def test_x(): assert total()\n"}
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    assert discover(tmp_path, "pkg", TARGETS) == [
+        Suite("integration", "tests/integration/test_x.py", ("core", "ops"), False, (), ("tests/integration/test_utils.py",))]

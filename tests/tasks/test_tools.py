@@ -17,7 +17,7 @@ from pathlib import Path
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from tasks.tools import doitcmd, doitdb, griffe, nbdev
+from tasks.tools import doitcmd, doitdb, griffe, nbdev, percent
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -29,7 +29,8 @@ def _version(dist: str) -> Version:
 
 
 def test_installed_tools_are_in_the_checked_ranges() -> None:
-    for dist, module in (("doit", doitdb), ("doit", doitcmd), ("nbdev", nbdev), ("griffe", griffe)):
+    for dist, module in (("doit", doitdb), ("doit", doitcmd), ("nbdev", nbdev), ("griffe", griffe),
+                         ("jupytext", percent)):
         assert _version(dist) in SpecifierSet(module.CHECKED), f"{dist} {_version(dist)} outside {module.CHECKED}"
 
 

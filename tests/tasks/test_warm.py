@@ -33,7 +33,7 @@ def test_a_run_is_a_fork_of_the_warm_worker_in_its_own_session(repo: Path) -> No
     module(repo, "import os, sys\n"
                  "assert os.getsid(0) == os.getpid(), 'not in a session of its own'\n"
                  "assert 'numpy' in sys.modules and 'pytest' in sys.modules, 'not warm'\n"
-                 "assert sys.path[1] == os.getcwd(), sys.path[:2]\n")  # [0]: the runner's --lib
+                 f"assert os.getcwd() == {str(repo)!r}\n")
     outcome = run_child(repo, IMPORT, 30)
     assert outcome.result is not None and outcome.result["status"] == "ok", outcome
     assert warm.mode() == "fork"
@@ -98,8 +98,13 @@ def test_without_fork_the_run_is_spawned(repo: Path, monkeypatch: pytest.MonkeyP
 
 def test_only_the_runner_is_forked(repo: Path) -> None:
     assert warm.start([sys.executable, "-c", "pass"], repo, dict(os.environ)) is None
-    assert warm.start([sys.executable, "-m", runner.__name__, *IMPORT], repo, dict(os.environ)) is not None \
-        or not warm.enabled()
+    child = warm.start([sys.executable, "-m", runner.__name__, *IMPORT, "--result", str(repo / "r.json")], repo,
+                       dict(os.environ))
+    assert child is not None or not warm.enabled()
+    if child is not None:
+        child.stdout.read()
+        child.stdout.close()
+        assert child.wait(30) == 0
 
 
 def test_runs_from_several_threads_at_once_all_complete(repo: Path) -> None:

@@ -1,0 +1,112 @@
+"""The trusted side of grading one submission: intake, scratch tree, isolated run, checks, grades.
+
+`grade(job, layers)` is what a pool process or a Dask worker runs. It never raises for
+anything a submission does: every outcome is a result record (see `tasks.grade.gradebook`).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import secrets
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tasks.core import layout
+from tasks.grade import agent, intake, isolate, verdict
+from tasks.grade.isolate import Layers
+from tasks.grade.jobs import GradeJob
+
+RESULT_SCHEMA = 1
+
+
+def placeholder(rel_target: str, reason: str) -> bytes:
+    """A source standing in for one the submission lacks: it exports, and fails on import with `reason`."""
+    return (f"# %%\n#| default_exp {rel_target}\n\n# %%\n#| export\n"
+            f"raise ImportError({('not graded: ' + reason)!r})\n").encode()
+
+
+def record(job: GradeJob, rows: list[verdict.Row], seconds: float, layers: Layers, *, fatal: str | None = None,
+           tampered: str | None = None, log: str = "") -> dict[str, Any]:
+    if tampered:
+        rows = [{**r, "status": "tampered", "reason": tampered} for r in rows]
+    return {"schema": RESULT_SCHEMA, "student": job.student, "key": job.key, "submission": Path(job.submission.path).name,
+            "fatal": fatal, "tampered": tampered, "rows": rows, "seconds": round(seconds, 2),
+            "layers": layers.active(), "log": log[-8000:]}
+
+
+def _every_module(job: GradeJob, status: verdict.Grade, reason: str) -> list[verdict.Row]:
+    return [verdict.blank(name, status, reason) for name, _, _ in job.modules]
+
+
+def read_channel(output: bytes, nonce: str) -> tuple[dict[str, Any] | None, str | None]:
+    """The agent's signed body, and a tampering reason when the channel held anything else."""
+    lines = [ln for ln in output.split(b"\n") if ln.strip()]
+    good: list[dict[str, Any]] = []
+    bad = 0
+    for line in lines:
+        try:
+            msg = json.loads(line)
+            body, mac = msg["body"], msg["mac"]
+        except (ValueError, KeyError, TypeError):
+            bad += 1
+            continue
+        if isinstance(body, dict) and isinstance(mac, str) and hmac.compare_digest(agent.sign(nonce, body), mac):
+            good.append(body)
+        else:
+            bad += 1
+    if bad or len(good) > 1:
+        return (good[-1] if good else None), (f"the result channel was written to by the submission's code "
+                                              f"({bad} unsigned or forged message{'s' if bad != 1 else ''}); "
+                                              "its results are not trusted")
+    return (good[0] if good else None), None
+
+
+def _changed(scratch: Path, before: dict[str, str]) -> list[str]:
+    after = isolate.digest_files({rel: scratch / rel for rel in before})
+    return sorted(rel for rel, digest in before.items() if after.get(rel) != digest)
+
+
+def grade(job: GradeJob, layers: Layers) -> dict[str, Any]:
+    """Grade one submission (see the module docstring)."""
+    start = time.monotonic()
+    taken = intake.take(job.submission, [src for _, src, _ in job.modules])
+    if taken.fatal:
+        return record(job, _every_module(job, "error", taken.fatal), time.monotonic() - start, layers,
+                      fatal=taken.fatal)
+    root = Path(job.root)
+    scratch = layout.at(root, layout.grade_scratch(job.student))
+    sources = dict(taken.sources)
+    for _, src, target in job.modules:
+        if src in taken.problems:
+            sources[src] = placeholder(target, taken.problems[src])
+    uid = isolate.uid_for(job.student) if layers.uid else None
+    try:
+        files = {**{rel: root / rel for rel in job.files},
+                 **{rel: Path(job.build_system, rel) for rel in job.system_files}}
+        isolate.make_scratch(files, scratch, sources, uid)
+        before = isolate.digest_files(files)
+        nonce = secrets.token_hex(32)
+        ran = isolate.run([sys.executable, "-m", agent.__name__], scratch, isolate.environment(scratch, scratch),
+                          (nonce + "\n").encode(), layers, job.limits, job.student, uid)
+        body, tampered = read_channel(ran.output, nonce)
+        changed = _changed(scratch, before)
+        if changed:
+            tampered = (f"the submission's code changed the instructor's {', '.join(changed[:3])}"
+                        f"{' and more' if len(changed) > 3 else ''}; its results are not trusted")
+        timed_out = ran.returncode is None
+        if body is None and not tampered:
+            reason = (f"the submission's run was stopped at its {job.limits.wall:g} s limit" if timed_out
+                      else f"the grading run ended without a result (exit {ran.returncode})")
+            return record(job, _every_module(job, "timeout" if timed_out else "error", reason),
+                          time.monotonic() - start, layers, fatal=reason)
+        rows = verdict.grade_all(body or {}, taken.problems, job.sources, timed_out)
+        return record(job, rows, time.monotonic() - start, layers, tampered=tampered, log=(body or {}).get("log", ""))
+    except OSError as exc:
+        reason = f"the grader could not prepare or run this submission: {exc}"
+        return record(job, _every_module(job, "error", reason), time.monotonic() - start, layers, fatal=reason)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

@@ -1,0 +1,132 @@
+"""Student code cannot silently destroy the course: sources and tests are checked around every child run.
+
+Before a child runs, each course file (everything outside build/ and hidden folders that
+a course is made of: .py, .ipynb, .yaml, .toml, ...) has a copy under build/state/originals/
+(refreshed when the file changed since). After the child, a file whose bytes differ or that is
+gone is restored from its copy; what the child left is kept beside the copy (nothing is
+lost, not even an editor's save that raced the run), and the caller says which test did it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from tasks.core import atomic, layout
+
+SUFFIXES = (".py", ".ipynb", ".yaml", ".yml", ".toml", ".cfg", ".ini", ".json", ".txt", ".md")
+SKIP = (layout.BUILD, "__pycache__", "node_modules", "venv")
+
+Stamp = tuple[int, int, int]  # size, mtime_ns, inode
+
+
+def course_files(root: Path) -> Iterator[Path]:
+    """The files student code must not change: outside build/ and hidden or virtualenv folders."""
+    stack = [root]
+    while stack:
+        here = stack.pop()
+        try:
+            entries = list(os.scandir(here))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.name.startswith(".") or entry.name in SKIP:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                if not (Path(entry.path) / "pyvenv.cfg").exists():
+                    stack.append(Path(entry.path))
+            elif entry.is_file(follow_symlinks=False) and entry.name.endswith(SUFFIXES):
+                yield Path(entry.path)
+
+
+def _stamp(path: Path) -> Stamp | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns, st.st_ino
+
+
+def _digest(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+class Keeper:
+    """Copies of the course files, and what they were before a child ran."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.store = layout.at(root, layout.SOURCE_COPIES)
+        self.index_path = self.store / "index.json"
+        self.before: dict[str, Stamp] = {}
+        self.digests: dict[str, str] = {}
+
+    def _index(self) -> dict[str, list[object]]:
+        try:
+            data = json.loads(self.index_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def snapshot(self) -> None:
+        """Stamp every course file; copy the ones whose copy is missing or older."""
+        index = self._index()
+        changed = False
+        for path in course_files(self.root):
+            rel = path.relative_to(self.root).as_posix()
+            stamp = _stamp(path)
+            if stamp is None:
+                continue
+            self.before[rel] = stamp
+            known = index.get(rel)
+            if isinstance(known, list) and len(known) == 2 and known[0] == list(stamp):
+                self.digests[rel] = str(known[1])
+                continue
+            digest = _digest(path)
+            if digest is None:
+                continue
+            copy = self.store / "files" / rel
+            try:
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                atomic.write_bytes(copy, path.read_bytes())
+            except OSError:
+                continue  # no room for a copy: this file cannot be restored, but is still checked
+            index[rel] = [list(stamp), digest]
+            self.digests[rel] = digest
+            changed = True
+        if changed:
+            try:
+                atomic.write_text(self.index_path, json.dumps(index, separators=(",", ":")))
+            except OSError:
+                pass
+
+    def restore(self) -> list[tuple[str, str]]:
+        """Put back every course file the child changed or deleted: [(path, 'changed'|'deleted')]."""
+        done: list[tuple[str, str]] = []
+        for rel, stamp in sorted(self.before.items()):
+            path = self.root / rel
+            now = _stamp(path)
+            if now == stamp:
+                continue
+            if now is not None and _digest(path) == self.digests.get(rel):
+                continue  # touched, same bytes
+            copy = self.store / "files" / rel
+            if not copy.is_file() or _digest(copy) != self.digests.get(rel):
+                continue
+            what = "deleted" if now is None else "changed"
+            if now is not None:  # keep what the child wrote, in case it was an editor's save after all
+                aside = self.store / "replaced" / f"{rel}.{time.strftime('%Y%m%dT%H%M%S')}"
+                aside.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, aside)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic.write_bytes(path, copy.read_bytes())
+            done.append((rel, what))
+        return done
