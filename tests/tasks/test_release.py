@@ -107,7 +107,7 @@ def test_verify_fails_when_the_metadata_misses_a_dependency(released: Course) ->
     assert out.returncode != 0
     assert ("modules/04_leaf/leaf.py:10: leaf imports numpy, which is neither in the standard library, nor in the "
             "package, nor in [project].dependencies of pyproject.toml; add 'numpy' to dependencies there") in out.stdout, out.stdout
-    assert "blocked: verify needs wheel" in out.stdout
+    assert "blocked: verify needs leaf (modules/04_leaf/leaf.py:10)" in out.stdout.splitlines()
 
 
 def test_wheel_and_verify_say_what_they_produced(released: Course) -> None:
