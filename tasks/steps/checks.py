@@ -15,6 +15,7 @@ from typing import Any
 
 from tasks.core import atomic, layout
 from tasks.core.errors import CheckError
+from tasks.core.places import place
 from tasks.steps.export import source_line
 from tasks.sandbox.spawn import run_child
 
@@ -59,7 +60,7 @@ def map_frames(root: Path, frames: list[list[Any]], records: dict[str, str]) -> 
                     cache[rel] = {}
             src_line = source_line(cache[rel], lineno)
             if src_line is not None:
-                lines.append(f"{cache[rel]['source']}:{src_line}: in {func}: {text}")
+                lines.append(f"{place(cache[rel]['source'], src_line, root=root)}: in {func}: {text}")
                 continue
         lines.append(f"{rel}:{lineno}: in {func}: {text}")
     return lines
@@ -73,14 +74,14 @@ def describe(job: CheckJob, outcome_result: dict[str, Any] | None, timed_out: bo
     """The error message for a failed import, or None if the import was clean."""
     root = Path(job.root)
     if timed_out:
-        return (f"{job.source}:1: importing {job.target} did not finish within {job.timeout:g} s "
+        return (f"{place(job.source, 1, root=root)}: importing {job.target} did not finish within {job.timeout:g} s "
                 "(an endless loop or a long computation at import time?); the process was killed. "
                 "Move long-running code into a cell without '#| export'.")
     if outcome_result is None:
-        return f"{job.source}:1: importing {job.target} crashed the interpreter:\n{output}"
+        return f"{place(job.source, 1, root=root)}: importing {job.target} crashed the interpreter:\n{output}"
     status = outcome_result["status"]
     places = map_frames(root, outcome_result.get("frames", []), job.records)
-    where = _first_place(places, f"{job.source}:1")
+    where = _first_place(places, place(job.source, 1, root=root))
     trace = "\n".join(f"    {p}" for p in places)
     if status == "error":
         return (f"{where}: importing {job.target} raised {outcome_result['error']}\n"

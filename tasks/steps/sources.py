@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 from tasks.core.errors import Problem, SourceError
+from tasks.core.places import cell_lines
 from tasks.core.text import BadEncoding, closest, parents, utf8
 
 CellKind = Literal["code", "markdown", "raw"]
@@ -82,12 +83,13 @@ def _cells_from_ipynb(text: str, path: str) -> list[Cell]:
     except (ValueError, KeyError, TypeError) as exc:
         raise SourceError(f"{path}:1: not a valid notebook ({exc}); re-save it from Jupyter") from None
     cells: list[Cell] = []
+    start = 0
     for i, c in enumerate(raw_cells):
-        src = c.get("source", "")
-        body = "".join(src) if isinstance(src, list) else str(src)
+        lines = cell_lines(c)
         kind = c.get("cell_type", "code")
-        # notebooks have no source lines: number cells, and lines within them, as "cell i"
-        cells.append(Cell(kind if kind in ("code", "markdown", "raw") else "raw", i + 1, 1, tuple(body.split("\n"))))
+        # notebooks have no source lines: number them across cells; `place` prints them as cell:line
+        cells.append(Cell(kind if kind in ("code", "markdown", "raw") else "raw", i + 1, start + 1, lines))
+        start += len(lines)
     return cells
 
 
