@@ -29,6 +29,7 @@ from doit.cmd_base import Command
 from tasks.core import layout
 
 SETTLE_POLL = 0.03  # s between two looks at a saved file's size and mtime
+POLL_MS = 1000  # with no event for this long, look at the files' stat anyway (an event missed at start-up)
 SETTLE_MAX = 2.0  # s: a file still changing after this is read anyway (the sync refuses a broken notebook)
 
 
@@ -39,6 +40,7 @@ class Watched:
     files: set[Path] = field(default_factory=set)
     test_dirs: set[Path] = field(default_factory=set)
     owner: dict[Path, str] = field(default_factory=dict)
+    pairs: dict[str, tuple[str, str]] = field(default_factory=dict)  # module -> (source, paired notebook)
 
     @property
     def dirs(self) -> set[Path]:
@@ -114,6 +116,7 @@ class Watcher:
         if plan is not None:
             pipeline = plan.pipeline
             for m in pipeline.manifest.modules:
+                w.pairs[m.name] = (m.source, layout.paired_notebook(m.source))
                 for rel in {m.source, layout.paired_notebook(m.source)}:
                     w.files.add(self.root / rel)
                     w.owner[self.root / rel] = m.name
@@ -127,13 +130,36 @@ class Watcher:
             w.files |= self.watched.files
             w.test_dirs |= self.watched.test_dirs
             w.owner.update(self.watched.owner)
+            w.pairs.update(self.watched.pairs)
         self.watched = w
 
-    def remember(self) -> None:
-        files = set(self.watched.files)
+    def files(self) -> set[Path]:
+        found = set(self.watched.files)
         for d in self.watched.test_dirs:
-            files |= set(d.glob("*.py")) if d.is_dir() else set()
-        self.seen = {p: _digest(p) for p in files}
+            found |= {p for p in d.glob("*.py") if self.watched.wants(p)} if d.is_dir() else set()
+        return found
+
+    def remember(self, start: dict[Path, str | None]) -> None:
+        """What counts as seen after a cycle that began with the files at `start`.
+
+        A file that changed during the cycle was either written by the build (a pair's sync:
+        the pair then agrees with its sync record) or saved by the student while the run went
+        on; that save must start the next cycle, so its digest at the start is kept.
+        """
+        from tasks.steps.notebooks import NotebookJob, synced
+
+        seen: dict[Path, str | None] = {}
+        for p in self.files():
+            now = _digest(p)
+            pair = self.watched.pairs.get(self.watched.owner.get(p, ""))
+            ours = pair is not None and p in (self.root / pair[0], self.root / pair[1]) and \
+                synced(NotebookJob(str(self.root), self.watched.owner[p], pair[0], pair[1]))
+            seen[p] = now if now == start.get(p, now) or ours else start.get(p)
+        self.seen = seen
+
+    def missed(self) -> set[tuple[Any, str]]:
+        """Saves no event reported (made while the watcher was being set up, or during a run)."""
+        return {(None, str(p)) for p in self.files() if _digest(p) != self.seen.get(p)}
 
     # -- one cycle -------------------------------------------------------------------------------
     def cycle(self, changed: set[Path], saved: float) -> None:
@@ -147,6 +173,7 @@ class Watcher:
         if changed:
             names = ", ".join(sorted(p.relative_to(self.root).as_posix() for p in changed))
             self.say(f"\nwatch: saved {names}" + (f" ({', '.join(focus)})" if focus else ""))
+        start = {p: _digest(p) for p in self.files()}  # what this cycle builds from
         try:
             ns = self.load()
             self.learn(ns)
@@ -160,7 +187,7 @@ class Watcher:
             self.say(f"status: {summary} · {time.time() - saved:.2f} s · watching for saves (Ctrl-C ends)")
         finally:
             release_lock(self.root)  # between saves, `doit report` or `doit` in another terminal may run
-            self.remember()
+            self.remember(start)
 
     def saves(self, batch: set[tuple[Any, str]]) -> set[Path]:
         """The paths of a watchfiles batch whose bytes really changed (not our own sync writes)."""
@@ -179,8 +206,9 @@ class Watcher:
                 dirs = sorted(d for d in self.watched.dirs if d.is_dir())
                 for batch in watchfiles.watch(*dirs, watch_filter=lambda _c, p: self.watched.wants(Path(p)),
                                               debounce=max(self.debounce_ms * 4, 400), step=self.debounce_ms,
-                                              recursive=False, raise_interrupt=True):
-                    changed = self.saves(batch)
+                                              recursive=False, raise_interrupt=True,
+                                              rust_timeout=POLL_MS, yield_on_timeout=True):
+                    changed = self.saves(batch or self.missed())
                     if not changed:
                         continue
                     self.cycle(changed, time.time())
