@@ -173,10 +173,11 @@ class Watcher:
         if changed:
             names = ", ".join(sorted(p.relative_to(self.root).as_posix() for p in changed))
             self.say(f"\nwatch: saved {names}" + (f" ({', '.join(focus)})" if focus else ""))
-        start = {p: _digest(p) for p in self.files()}  # what this cycle builds from
+        start: dict[Path, str | None] = {}
         try:
             ns = self.load()
             self.learn(ns)
+            start = {p: _digest(p) for p in self.files()}  # what this run builds from
             if ns is None:
                 return
             reporter: type[WatchReporter] = type("CycleReporter", (WatchReporter,), {"focus": focus, "saved": saved})
