@@ -23,7 +23,7 @@ DOIT_CONFIG = {
 }
 
 # one run at a time per tree; SIGTERM like Ctrl-C; a missing or corrupt state DB rebuilt (tasks/safety/)
-install_guards(ROOT, DOIT_CONFIG["dep_file"])
+install_guards(ROOT, STATE_DB)
 _plan = Plan.load(ROOT)
 
 # the development loop (tasks/plan/pipeline.py)

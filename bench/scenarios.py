@@ -174,7 +174,7 @@ class Bench:
             series.tasks.append(len(done))
         path.write_text(original, encoding="utf-8")
         self.doit()
-        over = [w - x for w, x in zip(series.seconds, work)]
+        over = [w - x for w, x in zip(series.seconds, work, strict=True)]
         series.extra = {"work_median": statistics.median(work), "overhead_median": statistics.median(over),
                         "overhead": [round(x, 4) for x in over]}
         return series

@@ -1,1 +1,27 @@
-"""The TinyTorch build system: a declarative, incremental pipeline on doit."""
+"""The build system: a declarative, incremental pipeline on doit.
+
+Layers, lowest first; a module imports only from its own layer or lower ones
+(tests/tasks/test_architecture.py checks it):
+
+  core/     errors, output (levels, colour), atomic writes, layout (every build/ path
+            and task name), codeversion (a step's code digest, from its imports), text
+  tools/    one adapter per other tool's internals, with the versions it was checked
+            against: doitdb (state DB), doitcmd (command, saving), nbdev, griffe
+  model/    yamlpos -> manifest (the validated course: frozen records) -> graph
+  sandbox/  spawn (parent: timeout, group kill) -> runner (child: import, pytest)
+  steps/    sources -> export (nbdev) -> checks, testing, suites -> assemble (__init__);
+            notebooks
+  release/  api snapshot and compatibility, wheel, verify
+  reports/  status (the one status model) -> schema, pages, picture, report; console
+            (doit's reporter: reads status only)
+  safety/   lock, interrupts, recovery, guards (what dodo.py sets up before doit runs)
+  plan/     task creators: pipeline, release, reports, with actions (the lazy action
+            helper); Plan bundles them for dodo.py
+  watch/    `doit watch`, a doit command plugin: watchfiles -> reload the task list -> doit's
+            engine in-process; its reporter prints the edited module's verdict first
+
+Data flows one way: modules.yaml -> model.Manifest -> plan (task dicts with plain-data
+jobs) -> doit -> step actions -> files under build/ -> reports.status -> pages, console.
+"""
+
+LAYERS = ("core", "tools", "model", "sandbox", "steps", "release", "reports", "safety", "plan", "watch")

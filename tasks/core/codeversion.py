@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 PACKAGE = "tasks"
@@ -52,7 +52,7 @@ def _imported(tree: ast.AST) -> set[str]:
     return {name for name in found if name == PACKAGE or name.startswith(PACKAGE + ".")}
 
 
-@lru_cache(maxsize=None)
+@cache
 def imports_of(dotted: str) -> frozenset[str]:
     """The `tasks` modules that `dotted` imports directly (those that exist as files)."""
     path = module_file(dotted)
@@ -67,11 +67,12 @@ def imports_of(dotted: str) -> frozenset[str]:
     return frozenset(names)
 
 
-@lru_cache(maxsize=None)
+@cache
 def reach(entry: str) -> tuple[str, ...]:
     """`entry` and every `tasks` module it imports, transitively, sorted."""
-    seen = {entry}
-    todo = [entry]
+    parts = entry.split(".")
+    seen = {".".join(parts[:i]) for i in range(1, len(parts) + 1)}  # importing a.b.c runs a and a.b too
+    todo = sorted(seen)
     while todo:
         for name in imports_of(todo.pop()):
             if name not in seen:
@@ -80,7 +81,7 @@ def reach(entry: str) -> tuple[str, ...]:
     return tuple(sorted(n for n in seen if module_file(n)))
 
 
-@lru_cache(maxsize=None)
+@cache
 def code_version(entry: str) -> str:
     """A digest of the code of `entry` (a dotted `tasks` module) and all it imports."""
     digest = hashlib.md5()

@@ -2,21 +2,8 @@
 
 from __future__ import annotations
 
-import sys
+import graphlib
 from collections.abc import Iterable, Mapping, Sequence
-
-if sys.version_info >= (3, 9):
-    import graphlib
-else:  # pragma: no cover
-    import graphlib_backport as graphlib  # type: ignore[no-redef]
-
-
-class CycleError(ValueError):
-    """The graph has a cycle; `cycle` lists it with the first node repeated at the end."""
-
-    def __init__(self, cycle: Sequence[str]) -> None:
-        self.cycle = tuple(cycle)
-        super().__init__(" -> ".join(self.cycle))
 
 
 def find_cycle(graph: Mapping[str, Sequence[str]]) -> tuple[str, ...] | None:
@@ -29,25 +16,6 @@ def find_cycle(graph: Mapping[str, Sequence[str]]) -> tuple[str, ...] | None:
         nodes = list(exc.args[1])
         return tuple(reversed(nodes))
     return None
-
-
-def topological_order(graph: Mapping[str, Sequence[str]]) -> list[str]:
-    """Dependencies before dependants; ties keep the mapping's order (stable)."""
-    cycle = find_cycle(graph)
-    if cycle:
-        raise CycleError(cycle)
-    position = {name: i for i, name in enumerate(graph)}
-    done: set[str] = set()
-    order: list[str] = []
-    pending = sorted(graph, key=position.__getitem__)
-    while pending:
-        for name in pending:
-            if all(d in done or d not in graph for d in graph[name]):
-                order.append(name)
-                done.add(name)
-                pending.remove(name)
-                break
-    return order
 
 
 def closure(graph: Mapping[str, Sequence[str]], roots: Iterable[str]) -> set[str]:

@@ -326,7 +326,7 @@ def parse_manifest(data: Any, positions: Mapping[tuple[Any, ...], tuple[int, int
             declared_deps[name] = (i, deps)
 
     names = list(declared_deps)
-    for name, (i, deps) in declared_deps.items():
+    for name, (_, deps) in declared_deps.items():
         for dep, where in deps:
             if dep == name:
                 ck.at(where, f"module {name!r} depends on itself; remove {dep!r} from its 'depends'")

@@ -33,7 +33,7 @@ class Release:
         }
 
     def task_wheel(self) -> TaskDict:
-        """build/dist/<package>-<version>-py3-none-any.whl, only from a fully validated tree"""
+        """the wheel, <package>-<version>-py3-none-any.whl in build/dist, only from a fully validated tree"""
         from tasks.release.wheel import WheelJob, wheel_name
         from tasks.steps.assemble import read_project
 

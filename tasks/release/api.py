@@ -16,6 +16,7 @@ from typing import Any
 
 from tasks.core import atomic, layout
 from tasks.core.errors import ReleaseError
+from tasks.tools import griffe
 
 SCHEMA = 1
 RELEASED = "api/release.json"
@@ -49,9 +50,7 @@ def _clean(node: Any, lib: str) -> Any:
 
 
 def load_package(root: Path, lib: str, package: str) -> Any:
-    import griffe
-
-    return griffe.load(package, search_paths=[str(root / lib)], resolve_aliases=False)
+    return griffe.load(package, root / lib)
 
 
 def snapshot_data(root: Path, lib: str, package: str, version: str) -> dict[str, Any]:
@@ -106,15 +105,10 @@ def _version_tuple(version: str) -> tuple[int, ...]:
 
 def breaking_changes(released: dict[str, Any], root: Path, lib: str, package: str) -> list[str]:
     """Breaking changes from the released snapshot to the package under `lib`, one line each."""
-    import griffe
-
-    old = json.loads(json.dumps(released["api"]), object_hook=griffe.json_decoder)
-    collection = griffe.ModulesCollection()
-    collection.set_member(package, old)
-    old._modules_collection = collection  # a decoded tree has none; alias resolution needs one
+    old = griffe.decode(package, released["api"])
     new = load_package(root, lib, package)
     found = []
-    for b in griffe.find_breaking_changes(old, new):
+    for b in griffe.breaking(old, new):
         old_v, new_v = b.old_value, b.new_value
         if old_v is not None and new_v is not None:
             detail = f" ({_short(old_v)} -> {_short(new_v)})"

@@ -85,7 +85,6 @@ def sha256(path: Path) -> str:
 def build_wheel(job: WheelJob) -> dict[str, Any]:
     """Check API compatibility, build, check contents, then publish build/dist/<wheel>."""
     from build import ProjectBuilder
-
     from tasks.release.api import check_compatible
     from tasks.steps.assemble import read_version
 

@@ -27,7 +27,6 @@ from tasks.reports.schema import CoverageReport, FailureReport, ModuleReport, St
 if TYPE_CHECKING:  # tasks.reports.picture is imported by the actions only
     from tasks.reports.picture import Status
 
-Stage = Literal["export", "check", "test"]
 # a notebook source's place names the cell (tasks.core.places): 'lesson.ipynb:cell 7:3'
 PLACE = re.compile(r"^\s*(?P<path>[\w.\-/]+\.(?:py|ipynb|yaml|toml)):(?P<line>(?:cell \d+:)?\d+)\b", re.MULTILINE)
 

@@ -13,31 +13,17 @@ harness that loads it itself (the in-process tests) gets none of it.
 from __future__ import annotations
 
 import multiprocessing
-import sys
 from pathlib import Path
 
-from tasks.safety import interrupts, recovery
-from tasks.core import output
-from tasks.core import layout
+from tasks.core import layout, output
 from tasks.core.errors import BuildError
+from tasks.safety import interrupts, recovery
 from tasks.safety.lock import TreeLock, timeout_from_env
+from tasks.tools.doitcmd import current_command
 
 READ_ONLY = frozenset({"list", "info", "help", "dumpdb", "tabcompletion"})
 
 _locks: dict[Path, TreeLock] = {}  # held until the process exits
-
-
-def current_command() -> str | None:
-    """The doit command (`run`, `list`, ...) loading dodo.py; None when doit's command line is not the caller."""
-    from doit.cmd_base import Command
-
-    frame = sys._getframe(1)
-    while frame is not None:
-        owner = frame.f_locals.get("self")
-        if isinstance(owner, Command):
-            return str(owner.name)
-        frame = frame.f_back  # type: ignore[assignment]
-    return None
 
 
 def _recover_db(root: Path, db: Path) -> None:

@@ -18,26 +18,15 @@ from types import FrameType, TracebackType
 from typing import Any
 
 from tasks.core import output
+from tasks.tools.doitcmd import saving
 
 _NAMES: dict[int, str] = {signal.SIGINT.value: "Ctrl-C", signal.SIGTERM.value: "SIGTERM"}
 _received: list[int] = []  # signals that interrupted this run, in order
 
 
-def _saving(frame: FrameType | None) -> bool:
-    """Is doit closing its run (writing the state DB, tearing down) in `frame` or a caller?"""
-    while frame is not None:
-        code = frame.f_code
-        path = code.co_filename.replace("\\", "/")
-        if (code.co_name in ("close", "dump") and path.endswith("doit/dependency.py")) or \
-                (code.co_name == "finish" and path.endswith("doit/runner.py")):
-            return True
-        frame = frame.f_back
-    return False
-
-
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     _received.append(signum)
-    if _saving(frame):
+    if saving(frame):
         return  # let doit finish writing what it has done; the run ends right after
     raise KeyboardInterrupt(_NAMES.get(signum, f"signal {signum}"))
 

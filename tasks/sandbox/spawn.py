@@ -52,22 +52,23 @@ def run_child(root: Path, args: list[str], timeout: float, env: dict[str, str] |
     proc = subprocess.Popen(cmd, cwd=root, env=child_env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     timed_out = False
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        kill_group(proc.pid)
-        out, _ = proc.communicate()
-    except BaseException:  # Ctrl-C, SIGTERM (tasks.safety.interrupts): stop the child, leave no file behind
-        kill_group(proc.pid)
-        proc.communicate()  # reaps it and closes the pipe
-        _discard(result_path)
-        raise
-    kill_group(proc.pid)  # anything the child left running in its group
-    try:
-        result = json.loads(Path(result_path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        result = None  # the child died before it could report
+    result: dict[str, Any] | None = None
+    try:  # one handler discards the result file, whatever ends the wait
+        try:
+            out, _ = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            kill_group(proc.pid)
+            out, _ = proc.communicate()
+        except BaseException:  # Ctrl-C, SIGTERM (tasks.safety.interrupts): stop the child, then re-raise
+            kill_group(proc.pid)
+            proc.communicate()  # reaps it and closes the pipe
+            raise
+        kill_group(proc.pid)  # anything the child left running in its group
+        try:
+            result = json.loads(Path(result_path).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            result = None  # the child died before it could report
     finally:
         _discard(result_path)
     text = out.decode("utf-8", "replace") if out else ""

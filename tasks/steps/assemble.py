@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ast
 import json
-import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path

@@ -16,8 +16,8 @@ from typing import Any
 from tasks.core import atomic, layout
 from tasks.core.errors import CheckError
 from tasks.core.places import place
-from tasks.steps.export import source_line
 from tasks.sandbox.spawn import run_child
+from tasks.steps.export import source_line
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import time
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any
 from tasks.core import atomic, layout, output
 from tasks.core.errors import SourceError, join
 from tasks.steps.sources import Cell, check_code, check_directives, check_imports, decode, scan
+from tasks.tools import nbdev
 
 HEADER = re.compile(r"^# %% .* #(?P<id>[0-9a-f]{8}(?:-\d+)?)$")
 
@@ -93,29 +93,6 @@ def read_notebook(source: Path) -> dict[str, Any]:
     return _notebook(text, source.suffix == ".ipynb")
 
 
-def _render(nb_data: dict[str, Any], source: Path, target: str, lib_dir: Path) -> str:
-    from fastcore.nbio import dict2nb
-    from nbdev.export import ExportModuleProc
-    from nbdev.maker import ModuleMaker
-    from nbdev.process import NBProcessor
-
-    nb = dict2nb(nb_data)
-    proc = ExportModuleProc()
-    NBProcessor(nb=nb, procs=[proc]).process()
-    maker = ModuleMaker(dest=lib_dir, name=target, nb_path=source, is_new=True)
-    final = Path(maker.fname)
-    # nbdev writes in place; give it a private name beside the final one, so that
-    # its relative imports and header paths come out the same
-    tmp = final.with_name(f".{final.stem}.{os.getpid()}.export.py")
-    maker.fname = tmp
-    maker.nb_path = None  # no docs URL lookup: that would read nbdev's config files
-    try:
-        maker.make(proc.modules["#"], proc.in_all["#"], lib_path=lib_dir / target.split(".")[0])
-        return tmp.read_text(encoding="utf-8")
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _line_map(rendered: str, nb_data: dict[str, Any], cells: list[Cell]) -> list[list[int]]:
     """[generated line, source line] pairs: one per generated cell (lines inside a cell follow on).
 
@@ -125,7 +102,7 @@ def _line_map(rendered: str, nb_data: dict[str, Any], cells: list[Cell]) -> list
     starts: dict[str, int] = {}
     nb_cells = nb_data["cells"]
     if len(nb_cells) == len(cells):
-        for nbc, cell in zip(nb_cells, cells):
+        for nbc, cell in zip(nb_cells, cells, strict=True):
             starts[nbc["id"]] = cell.code()[0]
     pairs: list[list[int]] = []
     for i, text in enumerate(rendered.split("\n"), start=1):
@@ -203,7 +180,7 @@ def export(job: ExportJob) -> dict[str, Any]:
                     f"{aside.relative_to(root)}. Edit {job.source} instead: the file is regenerated from it.")
         job.output.unlink()
     nb_data = _notebook(text, job.source.endswith(".ipynb"))
-    rendered = _render(nb_data, root / job.source, job.target, root / job.lib)
+    rendered = nbdev.render(nb_data, root / job.source, job.target, root / job.lib)
     data = rendered.encode("utf-8")
     lines = _line_map(rendered, nb_data, cells)
     previous = read_record(job).get("sha256")

@@ -10,7 +10,6 @@ import ast
 import json
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 from tasks.core.errors import Problem, SourceError
@@ -170,7 +169,7 @@ def check_directives(cells: list[Cell], path: str, expected_exp: str) -> list[Pr
     if not found:
         problems.append(Problem(path, 1, 0, (
             f"no '#| default_exp' directive; add a code cell with '#| default_exp {expected_exp}' near the top")))
-    for line, value in found[1:]:
+    for line, _ in found[1:]:
         problems.append(Problem(path, line, 0, (
             f"second '#| default_exp' (the first is at line {found[0][0]}); a module exports to one target: "
             "remove this one")))
@@ -263,8 +262,3 @@ def check_imports(imports: list[Import], path: str, name: str, package: str, dep
             problems.append(Problem(path, imp.line, 0, (
                 f"{name} imports {mod}, which no module in modules.yaml produces{hint}")))
     return problems
-
-
-def load_cells(source: Path, rel: str) -> list[Cell]:
-    """Read and scan a source file, with a clear error for bad encodings."""
-    return scan(decode(source.read_bytes(), rel), rel)

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from tasks.core import atomic, layout
-from tasks.steps.checks import map_frames
 from tasks.core.errors import CheckError
 from tasks.core.places import place
-from tasks.steps.export import source_line
 from tasks.sandbox.spawn import run_child
+from tasks.steps.checks import map_frames
+from tasks.steps.export import source_line
 
 Kind = Literal["test", "integration", "system"]
 

@@ -7,7 +7,7 @@ import runpy
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,14 +80,7 @@ class Course:
         """Run doit in-process in the course directory; return which tasks executed."""
         RecordingReporter.executed = []
         RecordingReporter.failed = []
-        old = os.getcwd()
-        os.chdir(self.root)
-        try:
-            ns = runpy.run_path(str(self.root / "dodo.py"))
-            ns["DOIT_CONFIG"] = {**ns["DOIT_CONFIG"], "reporter": RecordingReporter}
-            code = DoitMain(ModuleTaskLoader(ns)).run(list(args)) or 0  # some commands return None
-        finally:
-            os.chdir(old)
+        code = drive(self.root, args, reporter=RecordingReporter)
         run = Run(code, list(RecordingReporter.executed), list(RecordingReporter.failed))
         self.runs.append(run)
         return run
@@ -102,6 +95,60 @@ class Course:
     def build_system(self) -> Path:
         """Where the `tasks` package used by this course lives (a private copy if one was made)."""
         return self.root if (self.root / "tasks").exists() else REPO
+
+
+def drive(root: Path, args: Sequence[str], manifest_errors: bool = False, **config: Any) -> int:
+    """The one in-process doit driver: load root/dodo.py as doit does, update its DOIT_CONFIG, run `args`.
+
+    `manifest_errors`: a manifest that does not load is printed as doit's command line prints it
+    (exit 3) instead of raised.
+    """
+    from doit.exceptions import InvalidDodoFile
+
+    old = os.getcwd()
+    os.chdir(root)
+    try:
+        try:
+            ns = runpy.run_path(str(root / "dodo.py"))
+        except InvalidDodoFile as exc:
+            if not manifest_errors:
+                raise
+            print(f"ERROR: {exc}", file=sys.stderr)
+            return 3
+        ns["DOIT_CONFIG"] = {**ns["DOIT_CONFIG"], **config}
+        return int(DoitMain(ModuleTaskLoader(ns)).run(list(args)) or 0)  # some commands return None
+    finally:
+        os.chdir(old)
+
+
+def status_run(course: Course, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    """Run doit in-process with the course's own DOIT_CONFIG (so with its StatusReporter); return code and output.
+
+    The reporter writes to doit's output file (`-o`; its default is the stdout doit saw when
+    imported); what actions print goes to sys.stdout.
+    """
+    capsys.readouterr()
+    log = course.root.parent / "doit-output.txt"
+    code = drive(course.root, ["run", "-o", str(log), *args])
+    return code, log.read_text(encoding="utf-8") + capsys.readouterr().out
+
+
+def table_rows(out: str) -> dict[str, str]:
+    """The status table's rows by module name."""
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("module "))
+    rows = {}
+    for line in lines[start + 2:]:
+        parts = line.split()
+        if len(parts) < 3 or not parts[0].isdigit() or parts[1] == "of":
+            break
+        rows[parts[1]] = line
+    return rows
+
+
+# edits of the sample course that break it, and where
+BREAK_ADD = ('    return Value(a.x + b.x)', '    raise ValueError("add is broken")')  # modules/02_ops/ops.py:15
+BREAK_EXPORT = ('def mul(a: Value, b: Value) -> Value:', 'def mul(a: Value, b: Value) -> Value')  # line 18
 
 
 def make_course(tmp_path: Path, name: str = "course", own_tasks: bool = False) -> Course:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks.steps.assemble import InitJob, assemble, collect_api, public_names, read_version, remove_stale, render_init
 from tasks.core.errors import AssemblyError
+from tasks.steps.assemble import InitJob, assemble, collect_api, public_names, read_version, remove_stale, render_init
 
 PYPROJECT = '[project]\nname = "pkg"\nversion = "1.2.3"\n'
 

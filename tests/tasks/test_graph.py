@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import pytest
 
-from tasks.model.graph import CycleError, closure, dependants, find_cycle, topological_order
+from tasks.model.graph import closure, dependants, find_cycle
 
 COURSE = {"core": [], "ops": ["core"], "model": ["core", "ops"], "leaf": ["core"]}
 
@@ -25,24 +25,6 @@ def test_find_cycle_reads_as_depends_on(graph: Mapping[str, Sequence[str]], cycl
     assert found == cycle
     if found:  # each name depends on the next one
         assert all(found[i + 1] in graph[found[i]] for i in range(len(found) - 1))
-
-
-@pytest.mark.parametrize(("graph", "order"), [
-    (COURSE, ["core", "ops", "model", "leaf"]),
-    ({"b": ["a"], "a": [], "c": []}, ["a", "b", "c"]),  # ties keep the mapping's order
-    ({"z": [], "y": [], "x": ["z"]}, ["z", "y", "x"]),
-    ({"a": ["ghost"], "b": ["a"]}, ["a", "b"]),
-    ({}, []),
-])
-def test_topological_order_is_stable(graph: Mapping[str, Sequence[str]], order: list[str]) -> None:
-    assert topological_order(graph) == order
-
-
-def test_topological_order_refuses_a_cycle() -> None:
-    with pytest.raises(CycleError) as exc:
-        topological_order({"a": ["b"], "b": ["a"], "c": []})
-    assert exc.value.cycle == ("a", "b", "a")
-    assert str(exc.value) == "a -> b -> a"
 
 
 @pytest.mark.parametrize(("roots", "expected"), [

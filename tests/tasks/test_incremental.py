@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from conftest import Course
 
 ALL_CORE = {"export:core", "check:core", "test:core"}
@@ -83,7 +85,7 @@ def test_manifest_depends_edit_reruns_dependants(built: Course) -> None:
     assert not {"export:ops", "test:ops", "export:model", "test:model", "test:core"} & run.ran
 
 
-def test_build_system_code_change_reruns_that_step(tmp_path) -> None:
+def test_build_system_code_change_reruns_that_step(tmp_path: Path) -> None:
     from conftest import make_course
 
     course = make_course(tmp_path, own_tasks=True)

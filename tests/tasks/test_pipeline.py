@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from conftest import REPO, Course
 
@@ -34,7 +35,7 @@ def test_validate_one_module_from_a_clean_build_runs_only_its_closure(course: Co
     assert not course.path("build/lib/minitorch/core/leaf.py").exists()
 
 
-def test_parallel_run_builds_the_same_package(course: Course, tmp_path) -> None:
+def test_parallel_run_builds_the_same_package(course: Course, tmp_path: Path) -> None:
     out = course.cli("-n", "2")
     assert out.returncode == 0, out.stdout + out.stderr
     serial = Course(tmp_path / "serial")

@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Course
-from test_reporter import BREAK_ADD, status_run, table_rows
+from conftest import BREAK_ADD, Course, status_run, table_rows
 
 from tasks.reports import picture
 from tasks.reports.pages import _ranges
-from tasks.reports.status import find_place, hint, stage
 from tasks.reports.schema import ModuleReport, Report, StageReport
+from tasks.reports.status import find_place, hint, stage
 
 
 class Page(HTMLParser):

@@ -3,53 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import runpy
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Course
-from doit.cmd_base import ModuleTaskLoader
-from doit.doit_cmd import DoitMain
+from conftest import BREAK_ADD, BREAK_EXPORT, Course, status_run, table_rows
 
 from tasks.core.layout import split
-from tasks.reports.console import StatusReporter
-
-BREAK_ADD = ('    return Value(a.x + b.x)', '    raise ValueError("add is broken")')  # modules/02_ops/ops.py:15
-BREAK_EXPORT = ('def mul(a: Value, b: Value) -> Value:', 'def mul(a: Value, b: Value) -> Value')  # line 18
-
-
-def status_run(course: Course, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    """Run doit in-process with the course's own DOIT_CONFIG (so with StatusReporter); return code and output.
-
-    The reporter writes to doit's output file (`-o`; its default is the stdout doit saw when
-    imported); what actions print goes to sys.stdout.
-    """
-    capsys.readouterr()
-    old = os.getcwd()
-    os.chdir(course.root)
-    log = course.root.parent / "doit-output.txt"
-    try:
-        ns = runpy.run_path(str(course.root / "dodo.py"))
-        assert ns["DOIT_CONFIG"]["reporter"] is StatusReporter
-        code = DoitMain(ModuleTaskLoader(ns)).run(["run", "-o", str(log), *args]) or 0
-    finally:
-        os.chdir(old)
-    return code, log.read_text(encoding="utf-8") + capsys.readouterr().out
-
-
-def table_rows(out: str) -> dict[str, str]:
-    """The status table's rows by module name."""
-    lines = out.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("module "))
-    rows = {}
-    for line in lines[start + 2:]:
-        parts = line.split()
-        if len(parts) < 3 or not parts[0].isdigit() or parts[1] == "of":
-            break
-        rows[parts[1]] = line
-    return rows
 
 
 @pytest.fixture(autouse=True)

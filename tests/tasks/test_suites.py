@@ -33,7 +33,7 @@ def test_resolve(found: list[tuple[int, str, tuple[str, ...]]], modules: list[st
 
 
 def test_discover(tmp_path: Path) -> None:
-    files = {
+    files: dict[str, str | bytes] = {
         "tests/integration/test_b.py": "from pkg.core.ops import add\n",
         "tests/integration/test_a.py": "from pkg.nn.model import M\nfrom pkg.core.core import V\n",
         "tests/integration/helper.py": "from pkg import everything\n",  # not a test file

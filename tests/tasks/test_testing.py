@@ -53,7 +53,7 @@ def test_passing_tests_with_coverage(tmp_path: Path) -> None:
 def test_failures(tmp_path: Path, test: str, extra: dict[str, object], lines: list[str]) -> None:
     job = make(tmp_path, test, **{k: v for k, v in extra.items() if k != "timeout"})
     if "timeout" in extra:
-        job = TestJob(**{**job.__dict__, "timeout": extra["timeout"]})  # type: ignore[arg-type]
+        job = TestJob(**{**job.__dict__, "timeout": extra["timeout"]})
     with pytest.raises(CheckError) as exc:
         run_tests(job)
     for line in lines:

@@ -1,0 +1,131 @@
+"""tasks.tools: each adapter to another tool's internals, run against the installed tool.
+
+These fail when doit, nbdev or griffe change what the adapters rely on; each adapter
+names the version range it was checked against.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
+from tasks.tools import doitcmd, doitdb, griffe, nbdev
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _version(dist: str) -> Version:
+    from importlib.metadata import version
+
+    return Version(version(dist))
+
+
+def test_installed_tools_are_in_the_checked_ranges() -> None:
+    for dist, module in (("doit", doitdb), ("doit", doitcmd), ("nbdev", nbdev), ("griffe", griffe)):
+        assert _version(dist) in SpecifierSet(module.CHECKED), f"{dist} {_version(dist)} outside {module.CHECKED}"
+
+
+DODO = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, {repo!r})
+    from tasks.tools.doitcmd import current_command
+
+    print("command:", current_command())
+    DOIT_CONFIG = {{"backend": "sqlite3", "dep_file": "state.db", "check_file_uptodate": "md5"}}
+
+    def task_copy():
+        return {{"actions": ["cp in.txt out.txt"], "file_dep": ["in.txt"], "targets": ["out.txt"]}}
+""")
+
+
+def _doit(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "doit", *args], cwd=tmp, capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)})
+
+
+def test_doit_state_db_read_as_doit_reads_it(tmp_path: Path) -> None:
+    (tmp_path / "dodo.py").write_text(DODO.format(repo=str(REPO)))
+    (tmp_path / "in.txt").write_text("one\n")
+    run = _doit(tmp_path)
+    assert run.returncode == 0, run.stderr
+    db = tmp_path / "state.db"
+    assert doitdb.states(tmp_path, db, ["copy", "never"]) == {"copy": "fresh"}
+    row = doitdb.rows(db, ["copy"])["copy"]
+    assert row["deps:"] == ["in.txt"] and len(row["in.txt"]) == 3  # [mtime, size, md5]
+    time.sleep(0.01)
+    (tmp_path / "in.txt").write_text("two\n")
+    assert doitdb.states(tmp_path, db, ["copy"]) == {"copy": "stale"}
+    # doit agrees: the task would run again
+    listed = _doit(tmp_path, "list", "-s")
+    assert listed.stdout.splitlines()[-1].startswith("R copy"), listed.stdout
+
+
+def test_same_size_same_mtime_is_unchanged_as_in_doit(tmp_path: Path) -> None:
+    (tmp_path / "dodo.py").write_text(DODO.format(repo=str(REPO)))
+    (tmp_path / "in.txt").write_text("one\n")
+    assert _doit(tmp_path).returncode == 0
+    st = os.stat(tmp_path / "in.txt")
+    (tmp_path / "in.txt").write_text("owt\n")  # same size, other bytes
+    os.utime(tmp_path / "in.txt", ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert doitdb.states(tmp_path, tmp_path / "state.db", ["copy"]) == {"copy": "fresh"}
+
+
+def test_current_command_names_doit_commands(tmp_path: Path) -> None:
+    (tmp_path / "dodo.py").write_text(DODO.format(repo=str(REPO)))
+    (tmp_path / "in.txt").write_text("x\n")
+    assert "command: list" in _doit(tmp_path, "list").stdout
+    assert "command: run" in _doit(tmp_path).stdout
+    assert doitcmd.current_command() is None  # not under doit's command line
+
+
+def test_doit_still_saves_its_state_where_saving_looks() -> None:
+    import inspect
+
+    import doit.dependency
+    import doit.runner
+
+    for file, names in doitcmd.SAVING:
+        module = doit.dependency if file.endswith("dependency.py") else doit.runner
+        assert inspect.getsourcefile(module).replace("\\", "/").endswith(file)  # type: ignore[union-attr]
+        source = inspect.getsource(module)
+        for name in names:
+            assert f"def {name}(" in source, f"doit no longer has {name}() in {file}"
+
+
+def test_nbdev_renders_exported_cells_only(tmp_path: Path) -> None:
+    nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+        {"cell_type": "code", "id": "a1", "metadata": {}, "outputs": [], "execution_count": None,
+         "source": "#| default_exp core.thing"},
+        {"cell_type": "code", "id": "b2", "metadata": {}, "outputs": [], "execution_count": None,
+         "source": "#| export\ndef public(x):\n    return x + 1"},
+        {"cell_type": "code", "id": "c3", "metadata": {}, "outputs": [], "execution_count": None,
+         "source": "scratch = public(1)"},
+    ]}
+    lib = tmp_path / "lib"
+    (lib / "pkg" / "core").mkdir(parents=True)
+    text = nbdev.render(nb, tmp_path / "thing.py", "core.thing", lib / "pkg")
+    assert "def public(x):" in text and "scratch" not in text
+    assert "__all__ = ['public']" in text
+    assert list((lib / "pkg" / "core").iterdir()) == []  # nothing left behind
+
+
+def test_griffe_snapshot_round_trip_finds_a_removed_name(tmp_path: Path) -> None:
+    import griffe as real
+
+    pkg = tmp_path / "lib" / "pkg"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("def keep(a, b=1):\n    pass\n\ndef gone():\n    pass\n")
+    snap = json.loads(real.load("pkg", search_paths=[str(tmp_path / "lib")]).as_json(full=True))
+    (pkg / "__init__.py").write_text("def keep(a, b=2):\n    pass\n")
+    old = griffe.decode("pkg", snap)
+    new = griffe.load("pkg", tmp_path / "lib")
+    kinds = sorted(b.kind.value for b in griffe.breaking(old, new))
+    assert kinds == ["Parameter default was changed", "Public object was removed"]
