@@ -54,7 +54,8 @@ class Watch:
                 at, line = self.lines.get(timeout=1.0)
             except queue.Empty:
                 if self.proc.poll() is not None or time.perf_counter() > deadline:
-                    raise RuntimeError(f"doit watch ended or stalled before {prefix!r}:\n" + "\n".join(before[-40:]))
+                    msg = f"doit watch ended or stalled before {prefix!r}:\n" + "\n".join(before[-40:])
+                    raise RuntimeError(msg) from None
                 continue
             if line.startswith(prefix):
                 return at, line, before
