@@ -42,6 +42,9 @@ task_wheel = _plan.release.task_wheel
 task__stash_wheel = _plan.release.task__stash_wheel
 task_verify = _plan.release.task_verify
 
+# the student edition, proven; `doit student --update PATH` brings it to a student (tasks/plan/student.py)
+task_student = _plan.student.task_student
+
 # reports: they read the results on disk and re-run nothing (tasks/plan/reports.py)
 task_report = _plan.reports.task_report
 task_graph = _plan.reports.task_graph

@@ -12,10 +12,12 @@ Layers, lowest first; a module imports only from its own layer or lower ones
   steps/    sources -> export (nbdev) -> checks, testing, suites -> assemble (__init__);
             notebooks
   release/  api snapshot and compatibility, wheel, verify
+  student/  the student edition: tree (stubs, visible tests, record, README) -> proofs
+            (builds, reached, leaks) -> edition (atomic tree, archive); progress; update
   reports/  status (the one status model) -> schema, pages, picture, report; console
             (doit's reporter: reads status only)
   safety/   lock, interrupts, recovery, guards (what dodo.py sets up before doit runs)
-  plan/     task creators: pipeline, release, reports, with actions (the lazy action
+  plan/     task creators: pipeline, release, student, reports, with actions (the lazy action
             helper); Plan bundles them for dodo.py
   watch/    `doit watch`, a doit command plugin: watchfiles -> reload the task list -> doit's
             engine in-process; its reporter prints the edited module's verdict first
@@ -24,4 +26,4 @@ Data flows one way: modules.yaml -> model.Manifest -> plan (task dicts with plai
 jobs) -> doit -> step actions -> files under build/ -> reports.status -> pages, console.
 """
 
-LAYERS = ("core", "tools", "model", "sandbox", "steps", "release", "reports", "safety", "plan", "watch")
+LAYERS = ("core", "tools", "model", "sandbox", "steps", "release", "student", "reports", "safety", "plan", "watch")

@@ -57,6 +57,7 @@ import numpy as np
 #| export
 def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
     """Convert `data` to an ndarray following tinytorch's dtype rules."""
+    ### BEGIN SOLUTION
     if isinstance(data, Tensor):
         data = data.data
     if isinstance(data, (np.ndarray, np.generic)):
@@ -70,6 +71,7 @@ def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
     elif arr.dtype == object:
         raise TypeError(f"cannot build a Tensor from {type(data).__name__} (object dtype)")
     return arr
+    ### END SOLUTION
 
 
 class Tensor:
@@ -108,13 +110,17 @@ class Tensor:
 
     def numpy(self) -> np.ndarray:
         """The underlying ndarray (shared, not copied)."""
+        ### BEGIN SOLUTION
         return self.data
+        ### END SOLUTION
 
     def item(self) -> Any:
         """The single element as a Python number."""
+        ### BEGIN SOLUTION
         if self.data.size != 1:
             raise ValueError(f"item() needs a tensor with exactly one element, got shape {self.shape}")
         return self.data.item()
+        ### END SOLUTION
 
     def __len__(self) -> int:
         if self.data.ndim == 0:
@@ -135,19 +141,27 @@ class Tensor:
         return bool(self.data)
 
     def __float__(self) -> float:
+        ### BEGIN SOLUTION
         return float(self.item())
+        ### END SOLUTION
 
     def detach(self) -> Tensor:
         """A new tensor sharing the same data, cut off from the graph (no grad)."""
+        ### BEGIN SOLUTION
         return Tensor(self.data)
+        ### END SOLUTION
 
     def astype(self, dtype: Any) -> Tensor:
         """A copy converted to `dtype`."""
+        ### BEGIN SOLUTION
         return Tensor(self.data.astype(dtype))
+        ### END SOLUTION
 
     def zero_grad(self) -> None:
         """Forget the accumulated gradient."""
+        ### BEGIN SOLUTION
         self.grad = None
+        ### END SOLUTION
 
     def backward(self, grad: Any = None) -> None:
         """Placeholder: reverse-mode differentiation is added by `tinytorch.core.autograd`."""
@@ -158,6 +172,7 @@ class Tensor:
     @staticmethod
     def _lift(value: Any, like: Tensor | None = None) -> Tensor:
         """Wrap a scalar/ndarray operand as a Tensor; Python scalars take `like`'s dtype when numpy would."""
+        ### BEGIN SOLUTION
         if isinstance(value, Tensor):
             return value
         if isinstance(value, (np.ndarray, np.generic)) or like is None:
@@ -165,6 +180,7 @@ class Tensor:
         if isinstance(value, (bool, int, float)):
             return Tensor(np.asarray(value, dtype=np.result_type(like.data, value)))
         return Tensor(value)
+        ### END SOLUTION
 
 
 # %%
@@ -195,16 +211,20 @@ a
 # %%
 #| export
 def _broadcast_error(op: str, a: Tensor, b: Tensor, err: Exception) -> ValueError:
+    ### BEGIN SOLUTION
     return ValueError(f"{op}: cannot broadcast shapes {a.shape} and {b.shape} ({err})")
+    ### END SOLUTION
 
 
 def _binary(op: str, fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Callable[[Tensor, Any], Tensor]:
     def method(self: Tensor, other: Any) -> Tensor:
+        ### BEGIN SOLUTION
         o = Tensor._lift(other, self)
         try:
             return Tensor(np.asarray(fn(self.data, o.data)))
         except ValueError as err:
             raise _broadcast_error(op, self, o, err) from None
+        ### END SOLUTION
     method.__name__ = f"__{op}__"
     method.__doc__ = f"Elementwise {op} with numpy broadcasting."
     return method
@@ -221,31 +241,43 @@ Tensor.__ge__ = _binary("ge", np.greater_equal)
 
 
 def _radd(self: Tensor, other: Any) -> Tensor:
+    ### BEGIN SOLUTION
     return Tensor._lift(other, self) + self
+    ### END SOLUTION
 
 
 def _rsub(self: Tensor, other: Any) -> Tensor:
+    ### BEGIN SOLUTION
     return Tensor._lift(other, self) - self
+    ### END SOLUTION
 
 
 def _rmul(self: Tensor, other: Any) -> Tensor:
+    ### BEGIN SOLUTION
     return Tensor._lift(other, self) * self
+    ### END SOLUTION
 
 
 def _rtruediv(self: Tensor, other: Any) -> Tensor:
+    ### BEGIN SOLUTION
     return Tensor._lift(other, self) / self
+    ### END SOLUTION
 
 
 def _neg(self: Tensor) -> Tensor:
     """Elementwise negation."""
+    ### BEGIN SOLUTION
     return Tensor(-self.data)
+    ### END SOLUTION
 
 
 def _pow(self: Tensor, exponent: Any) -> Tensor:
     """Elementwise power with a scalar exponent."""
+    ### BEGIN SOLUTION
     if isinstance(exponent, Tensor) or np.ndim(exponent) != 0:
         raise TypeError("Tensor ** exponent supports scalar exponents only (use exp/log for tensor exponents)")
     return Tensor(np.asarray(self.data ** exponent))
+    ### END SOLUTION
 
 
 Tensor.__radd__ = _radd
@@ -282,6 +314,7 @@ except ValueError as e:
 #| export
 def _matmul(self: Tensor, other: Any) -> Tensor:
     """Matrix product with np.matmul semantics (batched, broadcasting leading dims)."""
+    ### BEGIN SOLUTION
     o = Tensor._lift(other, self)
     if self.ndim == 0 or o.ndim == 0:
         raise ValueError(f"matmul needs operands with at least 1 dimension, got shapes {self.shape} and {o.shape}")
@@ -295,10 +328,13 @@ def _matmul(self: Tensor, other: Any) -> Tensor:
         return Tensor(np.asarray(np.matmul(self.data, o.data)))
     except ValueError as err:
         raise ValueError(f"matmul shape mismatch: {self.shape} @ {o.shape} ({err})") from None
+    ### END SOLUTION
 
 
 def _rmatmul(self: Tensor, other: Any) -> Tensor:
+    ### BEGIN SOLUTION
     return Tensor._lift(other, self) @ self
+    ### END SOLUTION
 
 
 Tensor.__matmul__ = _matmul
@@ -329,15 +365,19 @@ except ValueError as e:
 #| export
 def _unary(name: str, fn: Callable[[np.ndarray], np.ndarray], doc: str) -> Callable[[Tensor], Tensor]:
     def method(self: Tensor) -> Tensor:
+        ### BEGIN SOLUTION
         return Tensor(np.asarray(fn(self.data)))
+        ### END SOLUTION
     method.__name__ = name
     method.__doc__ = doc
     return method
 
 
 def _stable_sigmoid(x: np.ndarray) -> np.ndarray:
+    ### BEGIN SOLUTION
     e = np.exp(-np.abs(x))
     return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(np.result_type(x, np.float32), copy=False)
+    ### END SOLUTION
 
 
 Tensor.exp = _unary("exp", np.exp, "Elementwise e**x.")
@@ -351,24 +391,29 @@ Tensor.__abs__ = lambda self: self.abs()
 
 def _maximum(self: Tensor, other: Any) -> Tensor:
     """Elementwise maximum with a Tensor or scalar (broadcasting)."""
+    ### BEGIN SOLUTION
     o = Tensor._lift(other, self)
     try:
         return Tensor(np.maximum(self.data, o.data))
     except ValueError as err:
         raise _broadcast_error("maximum", self, o, err) from None
+    ### END SOLUTION
 
 
 def _minimum(self: Tensor, other: Any) -> Tensor:
     """Elementwise minimum with a Tensor or scalar (broadcasting)."""
+    ### BEGIN SOLUTION
     o = Tensor._lift(other, self)
     try:
         return Tensor(np.minimum(self.data, o.data))
     except ValueError as err:
         raise _broadcast_error("minimum", self, o, err) from None
+    ### END SOLUTION
 
 
 def _clip(self: Tensor, lo: float | None = None, hi: float | None = None) -> Tensor:
     """Clamp values into [lo, hi]; either bound may be None."""
+    ### BEGIN SOLUTION
     if lo is None and hi is None:
         raise ValueError("clip needs at least one of lo and hi")
     if lo is not None and hi is not None and lo > hi:
@@ -379,6 +424,7 @@ def _clip(self: Tensor, lo: float | None = None, hi: float | None = None) -> Ten
     if hi is not None:
         out = np.minimum(out, np.asarray(hi, dtype=np.result_type(self.data, hi)))
     return Tensor(np.array(out))
+    ### END SOLUTION
 
 
 Tensor.maximum = _maximum
@@ -405,10 +451,12 @@ assert np.allclose(Tensor([1.0, 4.0]).sqrt().data, [1, 2]) and z.abs().data[0] =
 #| export
 def _reduction(name: str, fn: Callable[..., Any], doc: str) -> Callable[..., Tensor]:
     def method(self: Tensor, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
+        ### BEGIN SOLUTION
         try:
             return Tensor(np.asarray(fn(self.data, axis=axis, keepdims=keepdims)))
         except np.exceptions.AxisError as err:
             raise ValueError(f"{name}: axis {axis} is out of range for shape {self.shape}") from err
+        ### END SOLUTION
     method.__name__ = name
     method.__doc__ = doc
     return method
@@ -423,7 +471,9 @@ Tensor.var = _reduction("var", np.var, "Population variance (divide by N) over `
 
 def _argmax(self: Tensor, axis: int | None = None) -> Tensor:
     """Indices of the maxima (an integer tensor; not differentiable)."""
+    ### BEGIN SOLUTION
     return Tensor(np.asarray(np.argmax(self.data, axis=axis)))
+    ### END SOLUTION
 
 
 Tensor.argmax = _argmax
@@ -445,55 +495,69 @@ assert np.allclose(x.var(axis=1).data, np.var(x.data, axis=1)) and x.argmax(axis
 # %%
 #| export
 def _shape_args(shape: tuple[Any, ...]) -> tuple[int, ...]:
+    ### BEGIN SOLUTION
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         return tuple(int(s) for s in shape[0])
     return tuple(int(s) for s in shape)
+    ### END SOLUTION
 
 
 def _reshape(self: Tensor, *shape: Any) -> Tensor:
     """Same data, new shape (ints or one tuple; -1 infers a dimension)."""
+    ### BEGIN SOLUTION
     new = _shape_args(shape)
     try:
         return Tensor(self.data.reshape(new))
     except ValueError:
         raise ValueError(f"cannot reshape tensor of shape {self.shape} (size {self.size}) into {new}") from None
+    ### END SOLUTION
 
 
 def _transpose(self: Tensor, *axes: Any) -> Tensor:
     """Permute axes (ints or one tuple); no arguments reverses all axes."""
+    ### BEGIN SOLUTION
     perm = _shape_args(axes) if axes else None
     if perm is not None and sorted(a % max(self.ndim, 1) for a in perm) != list(range(self.ndim)):
         raise ValueError(f"transpose axes {perm} are not a permutation of the {self.ndim} axes of shape {self.shape}")
     return Tensor(np.transpose(self.data, perm))
+    ### END SOLUTION
 
 
 def _index(index: Any) -> Any:
     """Unwrap Tensors inside an index."""
+    ### BEGIN SOLUTION
     if isinstance(index, Tensor):
         return index.data
     if isinstance(index, tuple):
         return tuple(i.data if isinstance(i, Tensor) else i for i in index)
     return index
+    ### END SOLUTION
 
 
 def _getitem(self: Tensor, index: Any) -> Tensor:
     """Basic (slices, ints, None, ...) and integer-array/boolean indexing, like numpy."""
+    ### BEGIN SOLUTION
     return Tensor(np.asarray(self.data[_index(index)]))
+    ### END SOLUTION
 
 
 def _pad_width(pad_width: Any, ndim: int) -> np.ndarray:
+    ### BEGIN SOLUTION
     try:
         return np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (ndim, 2))
     except ValueError:
         raise ValueError(f"pad_width {pad_width!r} does not fit a tensor with {ndim} dimensions") from None
+    ### END SOLUTION
 
 
 def _pad(self: Tensor, pad_width: Any, value: float = 0.0) -> Tensor:
     """Constant padding, with np.pad's pad_width formats."""
+    ### BEGIN SOLUTION
     widths = _pad_width(pad_width, self.ndim)
     if (widths < 0).any():
         raise ValueError(f"pad widths must be non-negative, got {pad_width!r}")
     return Tensor(np.pad(self.data, widths, mode="constant", constant_values=value))
+    ### END SOLUTION
 
 
 Tensor.reshape = _reshape
@@ -522,32 +586,39 @@ assert x.pad(1).shape == (4, 5) and x.pad(((0, 0), (2, 0)), value=-1.0).data[0, 
 # %%
 #| export
 def _join_inputs(name: str, tensors: Sequence[Any]) -> list[Tensor]:
+    ### BEGIN SOLUTION
     if isinstance(tensors, Tensor) or len(tensors) == 0:
         raise ValueError(f"{name} needs a non-empty sequence of tensors")
     like = next((t for t in tensors if isinstance(t, Tensor)), None)
     return [Tensor._lift(t, like) for t in tensors]
+    ### END SOLUTION
 
 
 def _concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     """Join tensors along an existing axis."""
+    ### BEGIN SOLUTION
     ts = _join_inputs("concatenate", tensors)
     try:
         return Tensor(np.concatenate([t.data for t in ts], axis=axis))
     except (ValueError, np.exceptions.AxisError) as err:
         raise ValueError(f"concatenate: incompatible shapes {[t.shape for t in ts]} on axis {axis} ({err})") from None
+    ### END SOLUTION
 
 
 def _stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     """Join same-shape tensors along a new axis."""
+    ### BEGIN SOLUTION
     ts = _join_inputs("stack", tensors)
     try:
         return Tensor(np.stack([t.data for t in ts], axis=axis))
     except (ValueError, np.exceptions.AxisError) as err:
         raise ValueError(f"stack: incompatible shapes {[t.shape for t in ts]} on axis {axis} ({err})") from None
+    ### END SOLUTION
 
 
 def _where(cond: Any, a: Any, b: Any) -> Tensor:
     """Elementwise `a if cond else b` with broadcasting; `cond` is a bool Tensor/ndarray."""
+    ### BEGIN SOLUTION
     c = np.asarray(cond.data if isinstance(cond, Tensor) else cond, dtype=bool)
     like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
     ta, tb = Tensor._lift(a, like), Tensor._lift(b, like)
@@ -555,6 +626,7 @@ def _where(cond: Any, a: Any, b: Any) -> Tensor:
         return Tensor(np.where(c, ta.data, tb.data))
     except ValueError as err:
         raise ValueError(f"where: cannot broadcast shapes {c.shape}, {ta.shape} and {tb.shape} ({err})") from None
+    ### END SOLUTION
 
 
 Tensor.concatenate = staticmethod(_concatenate)
@@ -564,17 +636,23 @@ Tensor.where = staticmethod(_where)
 
 def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     """Join tensors along an existing axis (calls `Tensor.concatenate`)."""
+    ### BEGIN SOLUTION
     return Tensor.concatenate(tensors, axis=axis)
+    ### END SOLUTION
 
 
 def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     """Join same-shape tensors along a new axis (calls `Tensor.stack`)."""
+    ### BEGIN SOLUTION
     return Tensor.stack(tensors, axis=axis)
+    ### END SOLUTION
 
 
 def where(cond: Any, a: Any, b: Any) -> Tensor:
     """Elementwise select: `a` where `cond` is true, else `b` (calls `Tensor.where`)."""
+    ### BEGIN SOLUTION
     return Tensor.where(cond, a, b)
+    ### END SOLUTION
 
 # %%
 assert concatenate([x, x], axis=1).shape == (2, 6) and stack([x, x]).shape == (2, 2, 3)
@@ -593,34 +671,44 @@ assert r.dtype == np.float32 and r.data.tolist() == [[0, 0, 0], [4, 5, 6]]
 #| export
 def zeros(*shape: Any, dtype: Any = np.float32, requires_grad: bool = False) -> Tensor:
     """A tensor of zeros with the given shape."""
+    ### BEGIN SOLUTION
     return Tensor(np.zeros(_shape_args(shape), dtype=dtype), requires_grad=requires_grad)
+    ### END SOLUTION
 
 
 def ones(*shape: Any, dtype: Any = np.float32, requires_grad: bool = False) -> Tensor:
     """A tensor of ones with the given shape."""
+    ### BEGIN SOLUTION
     return Tensor(np.ones(_shape_args(shape), dtype=dtype), requires_grad=requires_grad)
+    ### END SOLUTION
 
 
 def randn(*shape: Any, rng: np.random.Generator | None = None, requires_grad: bool = False) -> Tensor:
     """Standard-normal float32 samples drawn from `rng` (default `default_rng(0)`)."""
+    ### BEGIN SOLUTION
     rng = np.random.default_rng(0) if rng is None else rng
     return Tensor(rng.standard_normal(_shape_args(shape)).astype(np.float32), requires_grad=requires_grad)
+    ### END SOLUTION
 
 
 def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any = None,
            requires_grad: bool = False) -> Tensor:
     """Evenly spaced values like np.arange (float results are float32 unless `dtype` is given)."""
+    ### BEGIN SOLUTION
     arr = np.arange(start, stop, step) if stop is not None else np.arange(start)
     if dtype is not None:
         arr = arr.astype(dtype)
     elif arr.dtype == np.float64:
         arr = arr.astype(np.float32)
     return Tensor(arr, requires_grad=requires_grad)
+    ### END SOLUTION
 
 
 def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
     """Same as `Tensor(data, requires_grad, dtype)`."""
+    ### BEGIN SOLUTION
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+    ### END SOLUTION
 
 # %%
 assert zeros(2, 3).shape == (2, 3) and zeros((2, 3)).dtype == np.float32 and ones(4).data.sum() == 4

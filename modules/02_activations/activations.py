@@ -46,10 +46,14 @@ class ReLU:
 
     def forward(self, x: Tensor) -> Tensor:
         """Apply elementwise."""
+        ### BEGIN SOLUTION
         return Tensor.where(x > 0.0, x, 0.0)
+        ### END SOLUTION
 
     def __call__(self, x: Tensor) -> Tensor:
+        ### BEGIN SOLUTION
         return self.forward(x)
+        ### END SOLUTION
 
     def __repr__(self) -> str:
         return "ReLU()"
@@ -74,10 +78,14 @@ class Sigmoid:
 
     def forward(self, x: Tensor) -> Tensor:
         """Apply elementwise."""
+        ### BEGIN SOLUTION
         return x.sigmoid()
+        ### END SOLUTION
 
     def __call__(self, x: Tensor) -> Tensor:
+        ### BEGIN SOLUTION
         return self.forward(x)
+        ### END SOLUTION
 
     def __repr__(self) -> str:
         return "Sigmoid()"
@@ -88,10 +96,14 @@ class Tanh:
 
     def forward(self, x: Tensor) -> Tensor:
         """Apply elementwise."""
+        ### BEGIN SOLUTION
         return x.tanh()
+        ### END SOLUTION
 
     def __call__(self, x: Tensor) -> Tensor:
+        ### BEGIN SOLUTION
         return self.forward(x)
+        ### END SOLUTION
 
     def __repr__(self) -> str:
         return "Tanh()"
@@ -122,11 +134,15 @@ class GELU:
 
     def forward(self, x: Tensor) -> Tensor:
         """Apply elementwise."""
+        ### BEGIN SOLUTION
         inner = (x + (x ** 3) * 0.044715) * _GELU_C
         return x * 0.5 * (inner.tanh() + 1.0)
+        ### END SOLUTION
 
     def __call__(self, x: Tensor) -> Tensor:
+        ### BEGIN SOLUTION
         return self.forward(x)
+        ### END SOLUTION
 
     def __repr__(self) -> str:
         return "GELU()"
@@ -161,12 +177,16 @@ class Softmax:
 
     def forward(self, x: Tensor) -> Tensor:
         """Probabilities along `self.axis` (they sum to 1)."""
+        ### BEGIN SOLUTION
         shifted = x - x.max(axis=self.axis, keepdims=True).detach()
         e = shifted.exp()
         return e / e.sum(axis=self.axis, keepdims=True)
+        ### END SOLUTION
 
     def __call__(self, x: Tensor) -> Tensor:
+        ### BEGIN SOLUTION
         return self.forward(x)
+        ### END SOLUTION
 
     def __repr__(self) -> str:
         return f"Softmax(axis={self.axis})"
@@ -180,11 +200,15 @@ class LogSoftmax:
 
     def forward(self, x: Tensor) -> Tensor:
         """Log-probabilities along `self.axis`."""
+        ### BEGIN SOLUTION
         shifted = x - x.max(axis=self.axis, keepdims=True).detach()
         return shifted - shifted.exp().sum(axis=self.axis, keepdims=True).log()
+        ### END SOLUTION
 
     def __call__(self, x: Tensor) -> Tensor:
+        ### BEGIN SOLUTION
         return self.forward(x)
+        ### END SOLUTION
 
     def __repr__(self) -> str:
         return f"LogSoftmax(axis={self.axis})"

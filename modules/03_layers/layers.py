@@ -103,10 +103,13 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must implement forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        ### BEGIN SOLUTION
         return self.forward(*args, **kwargs)
+        ### END SOLUTION
 
     def _children(self) -> Iterator[tuple[str, Any]]:
         """Yield `(name, obj)` for every Parameter or Module held directly, in attribute order."""
+        ### BEGIN SOLUTION
         for name, value in vars(self).items():
             if isinstance(value, (Parameter, Module)):
                 yield name, value
@@ -114,8 +117,10 @@ class Module:
                 for i, item in enumerate(value):
                     if isinstance(item, (Parameter, Module)):
                         yield f"{name}.{i}", item
+        ### END SOLUTION
 
     def _walk(self, prefix: str, seen: set[int]) -> Iterator[tuple[str, "Parameter"]]:
+        ### BEGIN SOLUTION
         for name, obj in self._children():
             if id(obj) in seen:
                 continue
@@ -124,17 +129,23 @@ class Module:
                 yield prefix + name, obj
             else:
                 yield from obj._walk(f"{prefix}{name}.", seen)
+        ### END SOLUTION
 
     def named_parameters(self) -> list[tuple[str, "Parameter"]]:
         """All parameters with dotted names (e.g. `"layers.0.weight"`), each parameter once."""
+        ### BEGIN SOLUTION
         return list(self._walk("", {id(self)}))
+        ### END SOLUTION
 
     def parameters(self) -> list["Parameter"]:
         """All parameters, recursively, in attribute order, without duplicates."""
+        ### BEGIN SOLUTION
         return [p for _, p in self.named_parameters()]
+        ### END SOLUTION
 
     def modules(self) -> list["Module"]:
         """This module and every sub-module (breadth first, each once)."""
+        ### BEGIN SOLUTION
         found: list[Module] = [self]
         seen = {id(self)}
         queue = [self]
@@ -146,32 +157,44 @@ class Module:
                     found.append(obj)
                     queue.append(obj)
         return found
+        ### END SOLUTION
 
     def train(self, mode: bool = True) -> "Module":
         """Set training mode on this module and all sub-modules; returns self."""
+        ### BEGIN SOLUTION
         for m in self.modules():
             m.training = bool(mode)
         return self
+        ### END SOLUTION
 
     def eval(self) -> "Module":
         """Switch to evaluation mode (same as `train(False)`); returns self."""
+        ### BEGIN SOLUTION
         return self.train(False)
+        ### END SOLUTION
 
     def zero_grad(self) -> None:
         """Forget the gradients of all parameters (set `.grad` to None)."""
+        ### BEGIN SOLUTION
         for p in self.parameters():
             p.grad = None
+        ### END SOLUTION
 
     def num_parameters(self) -> int:
         """Total number of scalar parameters."""
+        ### BEGIN SOLUTION
         return int(sum(p.size for p in self.parameters()))
+        ### END SOLUTION
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """A copy of every parameter's data, keyed by its dotted name."""
+        ### BEGIN SOLUTION
         return {name: np.array(p.data, copy=True) for name, p in self.named_parameters()}
+        ### END SOLUTION
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Copy arrays from `state` into the parameters; keys and shapes must match exactly."""
+        ### BEGIN SOLUTION
         named = dict(self.named_parameters())
         missing = sorted(set(named) - set(state))
         unexpected = sorted(set(state) - set(named))
@@ -186,10 +209,13 @@ class Module:
                 raise ValueError(msg)
         for name, p in named.items():
             p.data = np.array(state[name], dtype=p.data.dtype, copy=True)
+        ### END SOLUTION
 
     def extra_repr(self) -> str:
         """Constructor arguments shown by `repr`; subclasses override this."""
+        ### BEGIN SOLUTION
         return ""
+        ### END SOLUTION
 
     def __repr__(self) -> str:
         lines = [f"  ({name}): " + repr(obj).replace("\n", "\n  ")
@@ -234,17 +260,23 @@ assert _o.eval() is _o and not _o.blocks[1].training and _o.train().inner.traini
 # %%
 #| export
 def _as_tensor(x: Any) -> Tensor:
+    ### BEGIN SOLUTION
     return x if isinstance(x, Tensor) else Tensor(np.asarray(x))
+    ### END SOLUTION
 
 
 def _rng_or_default(rng: np.random.Generator | None) -> np.random.Generator:
+    ### BEGIN SOLUTION
     return np.random.default_rng(0) if rng is None else rng
+    ### END SOLUTION
 
 
 def _kaiming_uniform(shape: tuple[int, ...], fan_in: int, rng: np.random.Generator) -> np.ndarray:
     """`U(-b, b)` with `b = sqrt(6 / fan_in)` (He init for ReLU networks), as float32."""
+    ### BEGIN SOLUTION
     bound = math.sqrt(6.0 / fan_in)
     return rng.uniform(-bound, bound, size=shape).astype(np.float32)
+    ### END SOLUTION
 
 # %%
 _w = _kaiming_uniform((256, 512), 256, np.random.default_rng(0))
@@ -273,15 +305,19 @@ class Linear(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Apply the layer to `x` of shape `(..., in_features)`."""
+        ### BEGIN SOLUTION
         x = _as_tensor(x)
         if x.ndim < 1 or x.shape[-1] != self.in_features:
             msg = f"Linear expected input with last dimension {self.in_features}, got shape {x.shape}"
             raise ValueError(msg)
         out = x @ self.weight
         return out + self.bias if self.bias is not None else out
+        ### END SOLUTION
 
     def extra_repr(self) -> str:
+        ### BEGIN SOLUTION
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+        ### END SOLUTION
 
 # %%
 _lin = Linear(4, 3, rng=np.random.default_rng(1))
@@ -314,15 +350,19 @@ class Dropout(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Drop activations at random in training mode; return `x` unchanged in eval mode."""
+        ### BEGIN SOLUTION
         x = _as_tensor(x)
         if not self.training or self.p == 0.0:
             return x
         keep = self._rng.random(x.shape) >= self.p
         dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.float32
         return x * (keep / (1.0 - self.p)).astype(dtype)
+        ### END SOLUTION
 
     def extra_repr(self) -> str:
+        ### BEGIN SOLUTION
         return f"p={self.p}"
+        ### END SOLUTION
 
 # %%
 _drop = Dropout(0.5, rng=np.random.default_rng(0))

@@ -56,17 +56,21 @@ class Sequential(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Feed `x` through every layer in turn."""
+        ### BEGIN SOLUTION
         for layer in self.layers:
             x = layer(x)
         return x
+        ### END SOLUTION
 
     def append(self, layer: Any) -> "Sequential":
         """Add a layer at the end; returns self."""
+        ### BEGIN SOLUTION
         if not callable(layer):
             msg = f"Sequential layer is not callable: {layer!r} ({type(layer).__name__})"
             raise TypeError(msg)
         self.layers.append(layer)
         return self
+        ### END SOLUTION
 
     def __getitem__(self, index: int | slice) -> Any:
         if isinstance(index, slice):
@@ -115,11 +119,14 @@ class _DefaultReLU(Module):
     """`max(x, 0)`, used when no activation is given (dense does not depend on the activations module)."""
 
     def forward(self, x: Tensor) -> Tensor:
+        ### BEGIN SOLUTION
         return x.maximum(0.0)
+        ### END SOLUTION
 
 
 def _make_activation(activation: Any) -> Any:
     """Turn a class, a no-argument factory, an activation object or a function into one layer."""
+    ### BEGIN SOLUTION
     if activation is None:
         return _DefaultReLU()
     if isinstance(activation, type):
@@ -136,6 +143,7 @@ def _make_activation(activation: Any) -> Any:
     required = [p for p in params if p.default is p.empty
                 and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     return activation() if not required else activation
+    ### END SOLUTION
 
 
 class MLP(Sequential):

@@ -51,6 +51,7 @@ from tinytorch.core.tensor import Tensor
 #| export
 def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
     """Output length of a convolution/pooling window: `(size + 2*padding - kernel) // stride + 1`."""
+    ### BEGIN SOLUTION
     if kernel < 1 or stride < 1 or padding < 0:
         msg = f"need kernel >= 1, stride >= 1, padding >= 0; got kernel={kernel}, stride={stride}, padding={padding}"
         raise ValueError(msg)
@@ -58,6 +59,7 @@ def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0) 
         msg = f"kernel size {kernel} does not fit an input of size {size} with padding {padding}"
         raise ValueError(msg)
     return (size + 2 * padding - kernel) // stride + 1
+    ### END SOLUTION
 
 # %%
 assert conv_output_size(32, 3, 1, 1) == 32 and conv_output_size(32, 2, 2) == 16 and conv_output_size(7, 3, 2) == 3
@@ -75,17 +77,20 @@ assert conv_output_size(32, 3, 1, 1) == 32 and conv_output_size(32, 2, 2) == 16 
 #| export
 def _pair(value: Any, name: str) -> tuple[int, int]:
     """Accept `k` or `(kh, kw)`; return `(kh, kw)` as ints."""
+    ### BEGIN SOLUTION
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
             msg = f"{name} must be an int or a pair of ints, got {value!r}"
             raise ValueError(msg)
         return int(value[0]), int(value[1])
     return int(value), int(value)
+    ### END SOLUTION
 
 
 def _window_indices(height: int, width: int, kernel: tuple[int, int],
                     stride: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """Row and column indices, each `(kh*kw, OH*OW)`, of every window of an (already padded) image."""
+    ### BEGIN SOLUTION
     kh, kw = kernel
     oh = conv_output_size(height, kh, stride[0])
     ow = conv_output_size(width, kw, stride[1])
@@ -94,9 +99,11 @@ def _window_indices(height: int, width: int, kernel: tuple[int, int],
     rows = ki.reshape(-1, 1) + stride[0] * oi.reshape(1, -1)
     cols = kj.reshape(-1, 1) + stride[1] * oj.reshape(1, -1)
     return rows, cols
+    ### END SOLUTION
 
 
 def _check_nchw(x: Any, layer: str, channels: int | None = None) -> Tensor:
+    ### BEGIN SOLUTION
     x = x if isinstance(x, Tensor) else Tensor(np.asarray(x))
     if x.ndim != 4:
         msg = f"{layer} expects a 4-D input (N, C, H, W), got shape {x.shape}"
@@ -105,6 +112,7 @@ def _check_nchw(x: Any, layer: str, channels: int | None = None) -> Tensor:
         msg = f"{layer} expects {channels} input channels, got {x.shape[1]} (input shape {x.shape})"
         raise ValueError(msg)
     return x
+    ### END SOLUTION
 
 # %%
 _rows, _cols = _window_indices(4, 4, (2, 2), (2, 2))
@@ -156,13 +164,16 @@ class Conv2d(Module):
         self._index_cache: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
     def _indices(self, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+        ### BEGIN SOLUTION
         key = (height, width)
         if key not in self._index_cache:
             self._index_cache[key] = _window_indices(height, width, self.kernel_size, self.stride)
         return self._index_cache[key]
+        ### END SOLUTION
 
     def forward(self, x: Tensor) -> Tensor:
         """Convolve `x` of shape `(N, in_channels, H, W)`; returns `(N, out_channels, OH, OW)`."""
+        ### BEGIN SOLUTION
         x = _check_nchw(x, "Conv2d", self.in_channels)
         n, c, h, w = x.shape
         (kh, kw), (ph, pw) = self.kernel_size, self.padding
@@ -176,10 +187,13 @@ class Conv2d(Module):
         if self.bias is not None:
             out = out + self.bias.reshape(1, self.out_channels, 1)
         return out.reshape(n, self.out_channels, oh, ow)
+        ### END SOLUTION
 
     def extra_repr(self) -> str:
+        ### BEGIN SOLUTION
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
                 f"stride={self.stride}, padding={self.padding}, bias={self.bias is not None}")
+        ### END SOLUTION
 
 # %%
 def _conv_loops(x: np.ndarray, w: np.ndarray, b: np.ndarray, s: int, p: int) -> np.ndarray:
@@ -228,10 +242,13 @@ class _Pool2d(Module):
         self._index_cache: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
     def _pool(self, t: Tensor, axis: int) -> Tensor:
+        ### BEGIN SOLUTION
         return t.max(axis=axis) if self._reduce == "max" else t.mean(axis=axis)
+        ### END SOLUTION
 
     def forward(self, x: Tensor) -> Tensor:
         """Pool `x` of shape `(N, C, H, W)` over windows; returns `(N, C, OH, OW)`."""
+        ### BEGIN SOLUTION
         x = _check_nchw(x, type(self).__name__)
         n, c, h, w = x.shape
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
@@ -245,9 +262,12 @@ class _Pool2d(Module):
             self._index_cache[(h, w)] = _window_indices(h, w, self.kernel_size, self.stride)
         rows, cols = self._index_cache[(h, w)]
         return self._pool(x[:, :, rows, cols], 2).reshape(n, c, oh, ow)
+        ### END SOLUTION
 
     def extra_repr(self) -> str:
+        ### BEGIN SOLUTION
         return f"kernel_size={self.kernel_size}, stride={self.stride}"
+        ### END SOLUTION
 
 
 class MaxPool2d(_Pool2d):
@@ -288,15 +308,19 @@ class Flatten(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Reshape `x` to `x.shape[:start_dim] + (product of the rest,)`."""
+        ### BEGIN SOLUTION
         x = x if isinstance(x, Tensor) else Tensor(np.asarray(x))
         if x.ndim <= self.start_dim:
             msg = f"Flatten(start_dim={self.start_dim}) needs an input with more than {self.start_dim} dims, got shape {x.shape}"
             raise ValueError(msg)
         lead = tuple(x.shape[: self.start_dim])
         return x.reshape(*lead, int(np.prod(x.shape[self.start_dim:])))
+        ### END SOLUTION
 
     def extra_repr(self) -> str:
+        ### BEGIN SOLUTION
         return f"start_dim={self.start_dim}"
+        ### END SOLUTION
 
 # %%
 assert Flatten()(Tensor(np.zeros((2, 3, 4, 5)))).shape == (2, 60)

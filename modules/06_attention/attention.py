@@ -55,19 +55,24 @@ _MASKED_SCORE = -1e9
 
 def _softmax(x: Tensor, axis: int = -1) -> Tensor:
     """Numerically stable softmax built from Tensor methods."""
+    ### BEGIN SOLUTION
     shifted = x - x.max(axis=axis, keepdims=True).detach()
     e = shifted.exp()
     return e / e.sum(axis=axis, keepdims=True)
+    ### END SOLUTION
 
 
 def _swap_last_two(x: Tensor) -> Tensor:
+    ### BEGIN SOLUTION
     axes = list(range(x.ndim))
     axes[-1], axes[-2] = axes[-2], axes[-1]
     return x.transpose(*axes)
+    ### END SOLUTION
 
 
 def _attention(q: Tensor, k: Tensor, v: Tensor, mask: np.ndarray | None) -> tuple[Tensor, Tensor]:
     """Return `(output, weights)` of scaled dot-product attention."""
+    ### BEGIN SOLUTION
     if q.ndim < 2 or k.ndim < 2 or v.ndim < 2:
         msg = f"attention needs q, k, v with at least 2 dims (..., T, d); got {q.shape}, {k.shape}, {v.shape}"
         raise ValueError(msg)
@@ -91,6 +96,7 @@ def _attention(q: Tensor, k: Tensor, v: Tensor, mask: np.ndarray | None) -> tupl
         scores = scores + np.where(mask, 0.0, _MASKED_SCORE).astype(scores.dtype)
     weights = _softmax(scores, axis=-1)
     return weights @ v, weights
+    ### END SOLUTION
 
 # %%
 _s = _softmax(Tensor(np.array([[1000.0, 1000.0], [0.0, np.log(3.0)]])))
@@ -108,8 +114,10 @@ assert np.allclose(_s.numpy(), [[0.5, 0.5], [0.25, 0.75]])
 #| export
 def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask: np.ndarray | None = None) -> Tensor:
     """`softmax(q @ k^T / sqrt(d) + masked) @ v`; `mask` is a bool array, True = may attend, broadcast to the scores."""
+    ### BEGIN SOLUTION
     q, k, v = (t if isinstance(t, Tensor) else Tensor(np.asarray(t)) for t in (q, k, v))
     return _attention(q, k, v, mask)[0]
+    ### END SOLUTION
 
 # %%
 _rng = np.random.default_rng(0)
@@ -130,10 +138,12 @@ assert np.allclose(scaled_dot_product_attention(Tensor(_q), Tensor(_k), Tensor(_
 #| export
 def causal_mask(seq_len: int) -> np.ndarray:
     """Boolean `(seq_len, seq_len)` lower-triangular mask: True where query i may attend to key j <= i."""
+    ### BEGIN SOLUTION
     if seq_len < 0:
         msg = f"seq_len must be >= 0, got {seq_len}"
         raise ValueError(msg)
     return np.tril(np.ones((seq_len, seq_len), dtype=bool))
+    ### END SOLUTION
 
 # %%
 assert causal_mask(3).tolist() == [[True, False, False], [True, True, False], [True, True, True]]
@@ -176,10 +186,13 @@ class MultiHeadAttention(Module):
         self.out_proj = Linear(embed_dim, embed_dim, rng=rng)
 
     def _split_heads(self, t: Tensor, batch: int, seq: int) -> Tensor:
+        ### BEGIN SOLUTION
         return t.reshape(batch, seq, self.num_heads, self.head_dim).transpose(0, 2, 1, 3)
+        ### END SOLUTION
 
     def forward(self, x: Tensor, mask: np.ndarray | None = None) -> Tensor:
         """Self-attention; `mask` (bool, True = keep) of shape `(T, T)`, `(B, T, T)` or broadcastable to `(B, H, T, T)`."""
+        ### BEGIN SOLUTION
         x = x if isinstance(x, Tensor) else Tensor(np.asarray(x))
         if x.ndim != 3 or x.shape[-1] != self.embed_dim:
             msg = f"MultiHeadAttention expects input (B, T, {self.embed_dim}), got shape {x.shape}"
@@ -195,9 +208,12 @@ class MultiHeadAttention(Module):
         heads = _attention(q, k, v, mask)[0]
         merged = heads.transpose(0, 2, 1, 3).reshape(b, t, self.embed_dim)
         return self.out_proj(merged)
+        ### END SOLUTION
 
     def extra_repr(self) -> str:
+        ### BEGIN SOLUTION
         return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}"
+        ### END SOLUTION
 
 # %%
 _mha = MultiHeadAttention(8, 2, rng=np.random.default_rng(0))
@@ -229,6 +245,7 @@ assert np.allclose(_o1[:, :3], _o2[:, :3], atol=1e-5)  # ...the past does not no
 #| export
 def sinusoidal_positions(seq_len: int, dim: int) -> np.ndarray:
     """`(seq_len, dim)` float32 table: sin on even features, cos on odd ones, wavelengths up to 10000*2pi."""
+    ### BEGIN SOLUTION
     if seq_len < 0 or dim < 1:
         msg = f"need seq_len >= 0 and dim >= 1, got seq_len={seq_len}, dim={dim}"
         raise ValueError(msg)
@@ -239,6 +256,7 @@ def sinusoidal_positions(seq_len: int, dim: int) -> np.ndarray:
     table[:, 0::2] = np.sin(angles)
     table[:, 1::2] = np.cos(angles[:, : dim // 2])
     return table.astype(np.float32)
+    ### END SOLUTION
 
 
 class PositionalEncoding(Module):
@@ -255,6 +273,7 @@ class PositionalEncoding(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Return `x + encoding[:T]`."""
+        ### BEGIN SOLUTION
         x = x if isinstance(x, Tensor) else Tensor(np.asarray(x))
         if x.ndim not in (2, 3) or x.shape[-1] != self.dim:
             msg = f"PositionalEncoding expects input (B, T, {self.dim}) or (T, {self.dim}), got shape {x.shape}"
@@ -264,9 +283,12 @@ class PositionalEncoding(Module):
             msg = f"sequence length {seq} exceeds max_len {self.max_len}"
             raise ValueError(msg)
         return x + self.encoding[:seq]
+        ### END SOLUTION
 
     def extra_repr(self) -> str:
+        ### BEGIN SOLUTION
         return f"max_len={self.max_len}, dim={self.dim}"
+        ### END SOLUTION
 
 # %%
 _pe = sinusoidal_positions(4, 6)

@@ -112,10 +112,12 @@ assert _ds[np.array([0, 4])][1].tolist() == [0, 1]
 #| export
 def _collate(items: list[Any]) -> tuple[np.ndarray, ...]:
     """Stack a list of examples (tuples of arrays/scalars) into a tuple of batch arrays."""
+    ### BEGIN SOLUTION
     first = items[0]
     if not isinstance(first, tuple):
         return (np.stack([np.asarray(item) for item in items]),)
     return tuple(np.stack([np.asarray(item[k]) for item in items]) for k in range(len(first)))
+    ### END SOLUTION
 
 
 class DataLoader:
@@ -143,10 +145,12 @@ class DataLoader:
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def _order(self, epoch: int) -> np.ndarray:
+        ### BEGIN SOLUTION
         n = len(self.dataset)
         if not self.shuffle:
             return np.arange(n)
         return np.random.default_rng([self.seed, epoch]).permutation(n)
+        ### END SOLUTION
 
     def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
         order = self._order(self.epoch)
@@ -185,6 +189,7 @@ assert sorted(_e1.tolist()) == list(range(10)) and not np.array_equal(_e1, _e2)
 #| export
 def make_xor(n: int = 200, noise: float = 0.1, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """XOR: `n` points around the corners (+-1, +-1); label 1 when the two signs differ."""
+    ### BEGIN SOLUTION
     if n <= 0:
         raise ValueError(f"n must be positive, got {n}")
     if noise < 0:
@@ -194,12 +199,14 @@ def make_xor(n: int = 200, noise: float = 0.1, seed: int = 0) -> tuple[np.ndarra
     X = corners + noise * rng.standard_normal((n, 2))
     y = (corners[:, 0] != corners[:, 1]).astype(np.int64)
     return X.astype(np.float32), y
+    ### END SOLUTION
 
 
 def make_spirals(
     n_per_class: int, n_classes: int = 3, noise: float = 0.2, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
     """Interleaved spiral arms, one per class; X has shape (n_per_class * n_classes, 2)."""
+    ### BEGIN SOLUTION
     if n_per_class <= 0 or n_classes < 2:
         raise ValueError(f"need n_per_class > 0 and n_classes >= 2, got {n_per_class}, {n_classes}")
     if noise < 0:
@@ -210,12 +217,14 @@ def make_spirals(
     theta = y * (2 * np.pi / n_classes) + radius * 4.0 + noise * rng.standard_normal(len(y))
     X = np.stack([radius * np.sin(theta), radius * np.cos(theta)], axis=1)
     return X.astype(np.float32), y
+    ### END SOLUTION
 
 
 def make_blobs(
     n: int, centers: int | np.ndarray, dim: int = 2, std: float = 1.0, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
     """`n` points from isotropic Gaussians around `centers` (a count, or a (k, dim) array)."""
+    ### BEGIN SOLUTION
     if n <= 0:
         raise ValueError(f"n must be positive, got {n}")
     if std < 0:
@@ -233,6 +242,7 @@ def make_blobs(
     y = rng.permutation(np.arange(n) % len(means)).astype(np.int64)
     X = means[y] + std * rng.standard_normal((n, means.shape[1]))
     return X.astype(np.float32), y
+    ### END SOLUTION
 
 # %%
 _X, _y = make_xor(8, seed=3)
@@ -267,6 +277,7 @@ _SHAPE_NAMES = ("square", "cross", "hbar", "vbar")
 
 def _draw_shape(img: np.ndarray, label: int, rng: np.random.Generator) -> None:
     """Draw one shape of class `label` into the square image `img` (in place)."""
+    ### BEGIN SOLUTION
     size = img.shape[0]
     value = rng.uniform(0.75, 1.0)
     if label == 0:  # hollow square, side 4..size-3
@@ -288,10 +299,12 @@ def _draw_shape(img: np.ndarray, label: int, rng: np.random.Generator) -> None:
             img[r : r + thick, c : c + length] = value
         else:
             img[c : c + length, r : r + thick] = value
+    ### END SOLUTION
 
 
 def make_shapes(n: int, size: int = 12, noise: float = 0.1, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """`n` images (n, 1, size, size) of 4 classes: 0 square, 1 cross, 2 horizontal bar, 3 vertical bar."""
+    ### BEGIN SOLUTION
     if n <= 0:
         raise ValueError(f"n must be positive, got {n}")
     if size < 8:
@@ -305,6 +318,7 @@ def make_shapes(n: int, size: int = 12, noise: float = 0.1, seed: int = 0) -> tu
         _draw_shape(X[i, 0], int(y[i]), rng)
     X += noise * rng.standard_normal(X.shape)
     return np.clip(X, 0.0, 1.0).astype(np.float32), y
+    ### END SOLUTION
 
 # %%
 _X, _y = make_shapes(8, size=10, seed=1)
@@ -325,6 +339,7 @@ def train_test_split(
     X: np.ndarray, y: np.ndarray, test_fraction: float = 0.25, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Seeded random split; returns `X_train, X_test, y_train, y_test`."""
+    ### BEGIN SOLUTION
     X, y = np.asarray(X), np.asarray(y)
     if len(X) != len(y):
         raise ValueError(f"X and y must have the same length, got {len(X)} and {len(y)}")
@@ -337,6 +352,7 @@ def train_test_split(
     order = np.random.default_rng(seed).permutation(n)
     test, train = order[:n_test], order[n_test:]
     return X[train], X[test], y[train], y[test]
+    ### END SOLUTION
 
 # %%
 _Xtr, _Xte, _ytr, _yte = train_test_split(np.arange(20).reshape(10, 2), np.arange(10), test_fraction=0.3)

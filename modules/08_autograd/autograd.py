@@ -63,7 +63,9 @@ class _GradMode:
 
 def is_grad_enabled() -> bool:
     """True if ops currently record the graph for backward."""
+    ### BEGIN SOLUTION
     return _GradMode.enabled
+    ### END SOLUTION
 
 
 class no_grad:
@@ -78,11 +80,13 @@ class no_grad:
         _GradMode.enabled = self._prev
 
     def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        ### BEGIN SOLUTION
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             with no_grad():
                 return fn(*args, **kwargs)
         return wrapper
+        ### END SOLUTION
 
 # %%
 assert is_grad_enabled()
@@ -109,6 +113,7 @@ assert is_grad_enabled()
 #| export
 def _unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Sum `grad` down to `shape`, undoing numpy broadcasting."""
+    ### BEGIN SOLUTION
     if grad.shape == shape:
         return grad
     if grad.ndim < len(shape):
@@ -120,16 +125,19 @@ def _unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     if axes:
         grad = grad.sum(axis=axes, keepdims=True)
     return grad.reshape(shape)
+    ### END SOLUTION
 
 
 def _accumulate(t: Tensor, grad: np.ndarray) -> None:
     """Add `grad` (reduced to t's shape) into `t.grad`."""
+    ### BEGIN SOLUTION
     grad = _unbroadcast(np.asarray(grad), t.shape)
     dtype = t.data.dtype if np.issubdtype(t.data.dtype, np.floating) else np.float64
     if t.grad is None:
         t.grad = Tensor(np.array(grad, dtype=dtype))
     else:
         t.grad.data = (t.grad.data + grad).astype(dtype, copy=False)
+    ### END SOLUTION
 
 # %%
 assert _unbroadcast(np.ones((4, 3)), (3,)).tolist() == [4, 4, 4]
@@ -152,6 +160,7 @@ assert _t.grad.data.tolist() == [3, 3, 3]
 #| export
 def _record(out: Tensor, parents: Sequence[Tensor], vjp: Callable[[np.ndarray], Sequence[Any]], op: str) -> Tensor:
     """Attach graph edges to `out` if grad mode is on and any parent requires grad."""
+    ### BEGIN SOLUTION
     if not _GradMode.enabled or not any(p.requires_grad for p in parents):
         return out
     out.requires_grad = True
@@ -170,6 +179,7 @@ def _record(out: Tensor, parents: Sequence[Tensor], vjp: Callable[[np.ndarray], 
 
     out._backward = _backward
     return out
+    ### END SOLUTION
 
 # %% [markdown]
 # ## The backward sweep
@@ -185,6 +195,7 @@ def _record(out: Tensor, parents: Sequence[Tensor], vjp: Callable[[np.ndarray], 
 #| export
 def _topological_order(root: Tensor) -> list[Tensor]:
     """Nodes reachable from `root` through `_prev`, every node after all of its inputs (iterative DFS)."""
+    ### BEGIN SOLUTION
     order: list[Tensor] = []
     visited: set[int] = set()
     stack: list[tuple[Tensor, bool]] = [(root, False)]
@@ -201,10 +212,12 @@ def _topological_order(root: Tensor) -> list[Tensor]:
             if id(parent) not in visited:
                 stack.append((parent, False))
     return order
+    ### END SOLUTION
 
 
 def _tensor_backward(self: Tensor, grad: Any = None) -> None:
     """Backpropagate from this tensor: accumulate d(self)/d(leaf) into every leaf's `.grad`."""
+    ### BEGIN SOLUTION
     if not self.requires_grad:
         raise RuntimeError(
             "backward() called on a tensor that does not require grad: no input had requires_grad=True, "
@@ -227,6 +240,7 @@ def _tensor_backward(self: Tensor, grad: Any = None) -> None:
     for node in reversed(order):
         if node._backward is not None:
             node._backward()
+    ### END SOLUTION
 
 # %% [markdown]
 # ## Local derivatives, op by op
@@ -253,37 +267,50 @@ def _elementwise_rules(fwd: dict[str, Callable[..., Any]]) -> dict[str, Callable
     """Differentiable versions of the arithmetic and elementwise Tensor methods."""
 
     def add(a: Tensor, other: Any) -> Tensor:
+        ### BEGIN SOLUTION
         b = Tensor._lift(other, a)
         return _record(fwd["__add__"](a, b), (a, b), lambda g: (g, g), "add")
+        ### END SOLUTION
 
     def sub(a: Tensor, other: Any) -> Tensor:
+        ### BEGIN SOLUTION
         b = Tensor._lift(other, a)
         return _record(fwd["__sub__"](a, b), (a, b), lambda g: (g, -g), "sub")
+        ### END SOLUTION
 
     def mul(a: Tensor, other: Any) -> Tensor:
+        ### BEGIN SOLUTION
         b = Tensor._lift(other, a)
         return _record(fwd["__mul__"](a, b), (a, b),
                        lambda g: (g * b.data if a.requires_grad else None,
                                   g * a.data if b.requires_grad else None), "mul")
+        ### END SOLUTION
 
     def div(a: Tensor, other: Any) -> Tensor:
+        ### BEGIN SOLUTION
         b = Tensor._lift(other, a)
         return _record(fwd["__truediv__"](a, b), (a, b),
                        lambda g: (g / b.data if a.requires_grad else None,
                                   -g * a.data / (b.data * b.data) if b.requires_grad else None), "div")
+        ### END SOLUTION
 
     def neg(a: Tensor) -> Tensor:
+        ### BEGIN SOLUTION
         return _record(fwd["__neg__"](a), (a,), lambda g: (-g,), "neg")
+        ### END SOLUTION
 
     def pow_(a: Tensor, p: Any) -> Tensor:
+        ### BEGIN SOLUTION
         out = fwd["__pow__"](a, p)
         def vjp(g: np.ndarray) -> tuple[np.ndarray]:
             if p == 0:
                 return (np.zeros_like(g),)
             return (g * p * a.data ** (p - 1) if p != 1 else g,)
         return _record(out, (a,), vjp, "pow")
+        ### END SOLUTION
 
     def matmul(a: Tensor, other: Any) -> Tensor:
+        ### BEGIN SOLUTION
         b = Tensor._lift(other, a)
         out = fwd["__matmul__"](a, b)
         def vjp(g: np.ndarray) -> tuple[Any, Any]:
@@ -298,30 +325,44 @@ def _elementwise_rules(fwd: dict[str, Callable[..., Any]]) -> dict[str, Callable
                 gb = _unbroadcast(np.swapaxes(a2, -1, -2) @ g2, b2.shape).reshape(b.shape)
             return ga, gb
         return _record(out, (a, b), vjp, "matmul")
+        ### END SOLUTION
 
     def exp(a: Tensor) -> Tensor:
+        ### BEGIN SOLUTION
         out = fwd["exp"](a)
         return _record(out, (a,), lambda g: (g * out.data,), "exp")
+        ### END SOLUTION
 
     def log(a: Tensor) -> Tensor:
+        ### BEGIN SOLUTION
         return _record(fwd["log"](a), (a,), lambda g: (g / a.data,), "log")
+        ### END SOLUTION
 
     def sqrt(a: Tensor) -> Tensor:
+        ### BEGIN SOLUTION
         out = fwd["sqrt"](a)
         return _record(out, (a,), lambda g: (g / (2 * out.data),), "sqrt")
+        ### END SOLUTION
 
     def tanh(a: Tensor) -> Tensor:
+        ### BEGIN SOLUTION
         out = fwd["tanh"](a)
         return _record(out, (a,), lambda g: (g * (1 - out.data * out.data),), "tanh")
+        ### END SOLUTION
 
     def sigmoid(a: Tensor) -> Tensor:
+        ### BEGIN SOLUTION
         out = fwd["sigmoid"](a)
         return _record(out, (a,), lambda g: (g * out.data * (1 - out.data),), "sigmoid")
+        ### END SOLUTION
 
     def abs_(a: Tensor) -> Tensor:
+        ### BEGIN SOLUTION
         return _record(fwd["abs"](a), (a,), lambda g: (g * np.sign(a.data),), "abs")
+        ### END SOLUTION
 
     def _select(name: str, a: Tensor, other: Any) -> Tensor:
+        ### BEGIN SOLUTION
         b = Tensor._lift(other, a)
         out = fwd[name](a, b)
         def vjp(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -329,14 +370,20 @@ def _elementwise_rules(fwd: dict[str, Callable[..., Any]]) -> dict[str, Callable
             share_a = np.where(a.data == b.data, 0.5, wins_a).astype(g.dtype, copy=False)
             return g * share_a, g * (1.0 - share_a)
         return _record(out, (a, b), vjp, name)
+        ### END SOLUTION
 
     def maximum(a: Tensor, other: Any) -> Tensor:
+        ### BEGIN SOLUTION
         return _select("maximum", a, other)
+        ### END SOLUTION
 
     def minimum(a: Tensor, other: Any) -> Tensor:
+        ### BEGIN SOLUTION
         return _select("minimum", a, other)
+        ### END SOLUTION
 
     def clip(a: Tensor, lo: float | None = None, hi: float | None = None) -> Tensor:
+        ### BEGIN SOLUTION
         out = fwd["clip"](a, lo, hi)
         def vjp(g: np.ndarray) -> tuple[np.ndarray]:
             inside = np.ones(a.shape, dtype=bool)
@@ -346,6 +393,7 @@ def _elementwise_rules(fwd: dict[str, Callable[..., Any]]) -> dict[str, Callable
                 inside &= a.data <= hi
             return (g * inside,)
         return _record(out, (a,), vjp, "clip")
+        ### END SOLUTION
 
     return {"__add__": add, "__sub__": sub, "__mul__": mul, "__truediv__": div, "__neg__": neg,
             "__pow__": pow_, "__matmul__": matmul, "exp": exp, "log": log, "sqrt": sqrt, "tanh": tanh,
@@ -362,53 +410,69 @@ def _elementwise_rules(fwd: dict[str, Callable[..., Any]]) -> dict[str, Callable
 # %%
 #| export
 def _norm_axes(axis: int | tuple[int, ...] | None, ndim: int) -> tuple[int, ...]:
+    ### BEGIN SOLUTION
     if axis is None:
         return tuple(range(ndim))
     axes = axis if isinstance(axis, tuple) else (axis,)
     return tuple(int(ax) % max(ndim, 1) for ax in axes)
+    ### END SOLUTION
 
 
 def _expand(g: np.ndarray, shape: tuple[int, ...], axis: Any, keepdims: bool) -> np.ndarray:
     """Reshape a reduced gradient so it broadcasts against the input `shape`."""
+    ### BEGIN SOLUTION
     if not keepdims:
         g = np.expand_dims(g, _norm_axes(axis, len(shape))) if len(shape) else g
     return g
+    ### END SOLUTION
 
 
 def _reduction_rules(fwd: dict[str, Callable[..., Any]]) -> dict[str, Callable[..., Any]]:
     """Differentiable versions of sum, mean, max, min, var."""
 
     def sum_(a: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
+        ### BEGIN SOLUTION
         out = fwd["sum"](a, axis=axis, keepdims=keepdims)
         return _record(out, (a,), lambda g: (np.broadcast_to(_expand(g, a.shape, axis, keepdims), a.shape),), "sum")
+        ### END SOLUTION
 
     def mean(a: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
+        ### BEGIN SOLUTION
         out = fwd["mean"](a, axis=axis, keepdims=keepdims)
         n = a.size // max(out.size, 1)
         return _record(out, (a,), lambda g: (np.broadcast_to(_expand(g, a.shape, axis, keepdims) / n, a.shape),),
                        "mean")
+        ### END SOLUTION
 
     def _extreme(name: str, a: Tensor, axis: Any, keepdims: bool) -> Tensor:
+        ### BEGIN SOLUTION
         out = fwd[name](a, axis=axis, keepdims=keepdims)
         def vjp(g: np.ndarray) -> tuple[np.ndarray]:
             mask = a.data == _expand(out.data, a.shape, axis, keepdims)
             count = mask.sum(axis=_norm_axes(axis, a.ndim), keepdims=True)
             return (_expand(g, a.shape, axis, keepdims) * mask / count,)
         return _record(out, (a,), vjp, name)
+        ### END SOLUTION
 
     def max_(a: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
+        ### BEGIN SOLUTION
         return _extreme("max", a, axis, keepdims)
+        ### END SOLUTION
 
     def min_(a: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
+        ### BEGIN SOLUTION
         return _extreme("min", a, axis, keepdims)
+        ### END SOLUTION
 
     def var(a: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
+        ### BEGIN SOLUTION
         out = fwd["var"](a, axis=axis, keepdims=keepdims)
         n = a.size // max(out.size, 1)
         def vjp(g: np.ndarray) -> tuple[np.ndarray]:
             centered = a.data - a.data.mean(axis=_norm_axes(axis, a.ndim), keepdims=True)
             return (_expand(g, a.shape, axis, keepdims) * 2.0 * centered / n,)
         return _record(out, (a,), vjp, "var")
+        ### END SOLUTION
 
     return {"sum": sum_, "mean": mean, "max": max_, "min": min_, "var": var}
 
@@ -429,14 +493,19 @@ def _shape_rules(fwd: dict[str, Callable[..., Any]]) -> dict[str, Callable[..., 
     """Differentiable versions of reshape, transpose, getitem, pad, astype, concatenate, stack, where."""
 
     def reshape(a: Tensor, *shape: Any) -> Tensor:
+        ### BEGIN SOLUTION
         return _record(fwd["reshape"](a, *shape), (a,), lambda g: (g.reshape(a.shape),), "reshape")
+        ### END SOLUTION
 
     def transpose(a: Tensor, *axes: Any) -> Tensor:
+        ### BEGIN SOLUTION
         out = fwd["transpose"](a, *axes)
         perm = [ax % a.ndim for ax in _shape_args(axes)] if axes else list(range(a.ndim))[::-1]
         return _record(out, (a,), lambda g: (np.transpose(g, np.argsort(perm)),), "transpose")
+        ### END SOLUTION
 
     def getitem(a: Tensor, index: Any) -> Tensor:
+        ### BEGIN SOLUTION
         out = fwd["__getitem__"](a, index)
         idx = _index(index)
         def vjp(g: np.ndarray) -> tuple[np.ndarray]:
@@ -444,37 +513,48 @@ def _shape_rules(fwd: dict[str, Callable[..., Any]]) -> dict[str, Callable[..., 
             np.add.at(full, idx, g)
             return (full,)
         return _record(out, (a,), vjp, "getitem")
+        ### END SOLUTION
 
     def pad(a: Tensor, pad_width: Any, value: float = 0.0) -> Tensor:
+        ### BEGIN SOLUTION
         out = fwd["pad"](a, pad_width, value)
         widths = _pad_width(pad_width, a.ndim)
         inner = tuple(slice(int(lo), int(lo) + n) for (lo, _), n in zip(widths, a.shape))
         return _record(out, (a,), lambda g: (g[inner],), "pad")
+        ### END SOLUTION
 
     def astype(a: Tensor, dtype: Any) -> Tensor:
+        ### BEGIN SOLUTION
         return _record(fwd["astype"](a, dtype), (a,), lambda g: (g.astype(a.dtype),), "astype")
+        ### END SOLUTION
 
     def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+        ### BEGIN SOLUTION
         out = fwd["concatenate"](tensors, axis=axis)
         like = next((t for t in tensors if isinstance(t, Tensor)), None)
         ts = [Tensor._lift(t, like) for t in tensors]
         ax = axis % out.ndim
         bounds = np.cumsum([t.shape[ax] for t in ts])[:-1]
         return _record(out, ts, lambda g: tuple(np.split(g, bounds, axis=ax)), "concatenate")
+        ### END SOLUTION
 
     def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+        ### BEGIN SOLUTION
         out = fwd["stack"](tensors, axis=axis)
         like = next((t for t in tensors if isinstance(t, Tensor)), None)
         ts = [Tensor._lift(t, like) for t in tensors]
         ax = axis % out.ndim
         return _record(out, ts, lambda g: tuple(np.take(g, i, axis=ax) for i in range(len(ts))), "stack")
+        ### END SOLUTION
 
     def where(cond: Any, a: Any, b: Any) -> Tensor:
+        ### BEGIN SOLUTION
         out = fwd["where"](cond, a, b)
         c = np.asarray(cond.data if isinstance(cond, Tensor) else cond, dtype=bool)
         like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
         ta, tb = Tensor._lift(a, like), Tensor._lift(b, like)
         return _record(out, (ta, tb), lambda g: (np.where(c, g, 0), np.where(c, 0, g)), "where")
+        ### END SOLUTION
 
     return {"reshape": reshape, "transpose": transpose, "__getitem__": getitem, "pad": pad, "astype": astype,
             "concatenate": concatenate, "stack": stack, "where": where}
@@ -540,12 +620,15 @@ with no_grad():
 # %%
 #| export
 def _scalar_value(out: Any) -> float:
+    ### BEGIN SOLUTION
     data = out.data if isinstance(out, Tensor) else np.asarray(out)
     return float(np.sum(data))
+    ### END SOLUTION
 
 
 def numerical_gradient(f: Callable[[Tensor], Any], x: Tensor | np.ndarray, eps: float = 1e-6) -> np.ndarray:
     """Central-difference estimate of d f(x) / dx (f returns a scalar; non-scalars are summed)."""
+    ### BEGIN SOLUTION
     t = x if isinstance(x, Tensor) else Tensor(np.asarray(x, dtype=np.float64))
     if not np.issubdtype(t.dtype, np.floating):
         raise TypeError(f"numerical_gradient needs a floating-point input, got dtype {t.dtype}")
@@ -566,6 +649,7 @@ def numerical_gradient(f: Callable[[Tensor], Any], x: Tensor | np.ndarray, eps: 
     finally:
         t.data = original
     return grad.reshape(t.shape)
+    ### END SOLUTION
 
 
 def check_gradients(f: Callable[..., Tensor], inputs: Sequence[Tensor], eps: float = 1e-6, atol: float = 1e-5,
@@ -574,6 +658,7 @@ def check_gradients(f: Callable[..., Tensor], inputs: Sequence[Tensor], eps: flo
 
     Every input gets `requires_grad=True` and its `.grad` reset. Use float64 inputs.
     """
+    ### BEGIN SOLUTION
     inputs = [t if isinstance(t, Tensor) else Tensor(np.asarray(t, dtype=np.float64)) for t in inputs]
     for t in inputs:
         t.requires_grad = True
@@ -598,6 +683,7 @@ def check_gradients(f: Callable[..., Tensor], inputs: Sequence[Tensor], eps: flo
         return True
     finally:
         _GradMode.enabled = previous
+    ### END SOLUTION
 
 # %%
 _a = Tensor(np.array([[0.5, -1.0, 2.0]]))

@@ -60,17 +60,21 @@ from tinytorch.core.tensor import Tensor
 #| export
 def _grad_array(p: Tensor) -> np.ndarray | None:
     """The gradient of `p` as an ndarray (None when there is no gradient)."""
+    ### BEGIN SOLUTION
     g = p.grad
     if g is None:
         return None
     return np.asarray(g.data if isinstance(g, Tensor) else g)
+    ### END SOLUTION
 
 
 def _check_hparam(name: str, value: float, low: float = 0.0, high: float | None = None) -> None:
     """Raise a ValueError naming `name` unless `low <= value` (and `value < high` if given)."""
+    ### BEGIN SOLUTION
     if not math.isfinite(value) or value < low or (high is not None and value >= high):
         bound = f"[{low}, {high})" if high is not None else f">= {low}"
         raise ValueError(f"invalid {name}: {value} (must be {bound})")
+    ### END SOLUTION
 
 
 class Optimizer:
@@ -92,11 +96,14 @@ class Optimizer:
 
     def zero_grad(self) -> None:
         """Set every parameter's `.grad` to None."""
+        ### BEGIN SOLUTION
         for p in self.params:
             p.grad = None
+        ### END SOLUTION
 
     def step(self) -> None:
         """Update every parameter that has a gradient."""
+        ### BEGIN SOLUTION
         self.step_count += 1
         for i, p in enumerate(self.params):
             g = _grad_array(p)
@@ -107,6 +114,7 @@ class Optimizer:
             new = self._update(i, p.data, g.astype(p.data.dtype, copy=False))
             mask = getattr(p, "_prune_mask", None)
             p.data[...] = new if mask is None else new * mask
+        ### END SOLUTION
 
     def _update(self, i: int, w: np.ndarray, g: np.ndarray) -> np.ndarray:
         """Return the new value of parameter `i` (weights `w`, gradient `g`)."""
@@ -118,7 +126,9 @@ class Optimizer:
 
     def state_nbytes(self) -> int:
         """Bytes of optimizer state kept between steps (0 for plain SGD, 2x params for Adam)."""
+        ### BEGIN SOLUTION
         return int(sum(a.nbytes for a in self._state_arrays()))
+        ### END SOLUTION
 
 # %% [markdown]
 # ## SGD with momentum and weight decay
@@ -150,6 +160,7 @@ class SGD(Optimizer):
         self._velocity: dict[int, np.ndarray] = {}
 
     def _update(self, i: int, w: np.ndarray, g: np.ndarray) -> np.ndarray:
+        ### BEGIN SOLUTION
         if self.weight_decay:
             g = g + self.weight_decay * w
         if self.momentum:
@@ -158,9 +169,12 @@ class SGD(Optimizer):
             self._velocity[i] = v
             g = v
         return w - self.lr * g
+        ### END SOLUTION
 
     def _state_arrays(self) -> list[np.ndarray]:
+        ### BEGIN SOLUTION
         return list(self._velocity.values())
+        ### END SOLUTION
 
 # %%
 _w = Tensor(np.array([1.0, -2.0]), requires_grad=True)
@@ -222,6 +236,7 @@ class Adam(Optimizer):
         self._t: dict[int, int] = {}  # per-parameter step count (a parameter may skip steps)
 
     def _update(self, i: int, w: np.ndarray, g: np.ndarray) -> np.ndarray:
+        ### BEGIN SOLUTION
         b1, b2 = self.betas
         if self.weight_decay:
             if self._decoupled:
@@ -236,9 +251,12 @@ class Adam(Optimizer):
         m_hat = m / (1.0 - b1**t)
         v_hat = v / (1.0 - b2**t)
         return w - self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+        ### END SOLUTION
 
     def _state_arrays(self) -> list[np.ndarray]:
+        ### BEGIN SOLUTION
         return list(self._m.values()) + list(self._v.values())
+        ### END SOLUTION
 
 
 class AdamW(Adam):
@@ -293,8 +311,10 @@ class LRScheduler:
 
     def step(self) -> None:
         """Advance one step and update the optimizer's learning rate."""
+        ### BEGIN SOLUTION
         self.last_step += 1
         self.optimizer.lr = self.get_lr()
+        ### END SOLUTION
 
 
 class StepLR(LRScheduler):
@@ -309,7 +329,9 @@ class StepLR(LRScheduler):
         super().__init__(optimizer)
 
     def get_lr(self) -> float:
+        ### BEGIN SOLUTION
         return self.base_lr * self.gamma ** (self.last_step // self.step_size)
+        ### END SOLUTION
 
 
 class CosineLR(LRScheduler):
@@ -324,9 +346,11 @@ class CosineLR(LRScheduler):
         super().__init__(optimizer)
 
     def get_lr(self) -> float:
+        ### BEGIN SOLUTION
         t = min(self.last_step, self.total_steps)
         cos = 0.5 * (1.0 + math.cos(math.pi * t / self.total_steps))
         return self.min_lr + (self.base_lr - self.min_lr) * cos
+        ### END SOLUTION
 
 
 class WarmupLR(LRScheduler):
@@ -339,7 +363,9 @@ class WarmupLR(LRScheduler):
         super().__init__(optimizer)
 
     def get_lr(self) -> float:
+        ### BEGIN SOLUTION
         return self.base_lr * min(1.0, (self.last_step + 1) / self.warmup_steps)
+        ### END SOLUTION
 
 # %%
 _opt = SGD([Tensor(np.zeros(1), requires_grad=True)], lr=1.0)

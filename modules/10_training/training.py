@@ -62,30 +62,38 @@ from tinytorch.core.tensor import Tensor
 # %%
 #| export
 def _as_tensor(x: Any) -> Tensor:
+    ### BEGIN SOLUTION
     return x if isinstance(x, Tensor) else Tensor(np.asarray(x))
+    ### END SOLUTION
 
 
 def _float_dtype(pred: Tensor) -> Any:
+    ### BEGIN SOLUTION
     return pred.dtype if np.issubdtype(pred.dtype, np.floating) else np.float32
+    ### END SOLUTION
 
 
 def _match_target(pred: Tensor, target: Any, name: str) -> np.ndarray:
     """Target values as a float array with exactly `pred`'s shape (no accidental broadcasting)."""
+    ### BEGIN SOLUTION
     t = np.asarray(target.data if isinstance(target, Tensor) else target)
     if t.shape != pred.shape:
         if t.size != int(np.prod(pred.shape)):
             raise ValueError(f"{name}: target shape {t.shape} does not match prediction shape {pred.shape}")
         t = t.reshape(pred.shape)
     return t.astype(_float_dtype(pred))
+    ### END SOLUTION
 
 
 class MSELoss:
     """Mean squared error between predictions and targets."""
 
     def __call__(self, pred: Tensor, target: Any) -> Tensor:
+        ### BEGIN SOLUTION
         pred = _as_tensor(pred)
         t = _match_target(pred, target, "MSELoss")
         return ((pred - t) ** 2).mean()
+        ### END SOLUTION
 
     def __repr__(self) -> str:
         return "MSELoss()"
@@ -117,6 +125,7 @@ assert np.isclose(MSELoss()(_pred, np.array([0.0, 1.0])).item(), (1 + 4) / 2)
 #| export
 def _check_labels(labels: Any, n_rows: int, n_classes: int, lead_shape: tuple[int, ...]) -> np.ndarray:
     """Integer class labels, flattened to (n_rows,), each in [0, n_classes)."""
+    ### BEGIN SOLUTION
     y = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
     if y.dtype.kind not in "iu":
         if y.dtype.kind == "f" and np.all(y == np.round(y)):
@@ -130,12 +139,14 @@ def _check_labels(labels: Any, n_rows: int, n_classes: int, lead_shape: tuple[in
         bad = int(y[(y < 0) | (y >= n_classes)][0])
         raise ValueError(f"CrossEntropyLoss: label {bad} out of range for {n_classes} classes")
     return y
+    ### END SOLUTION
 
 
 class CrossEntropyLoss:
     """Softmax cross-entropy from raw logits (..., C) and integer labels (...), numerically stable."""
 
     def __call__(self, logits: Tensor, labels: Any) -> Tensor:
+        ### BEGIN SOLUTION
         logits = _as_tensor(logits)
         if logits.ndim < 2:
             raise ValueError(f"CrossEntropyLoss expects logits of shape (N, C), got {logits.shape}")
@@ -149,6 +160,7 @@ class CrossEntropyLoss:
         onehot = np.zeros((n_rows, n_classes), dtype=_float_dtype(z))
         onehot[np.arange(n_rows), y] = 1.0
         return -(log_probs * onehot).sum() / max(n_rows, 1)
+        ### END SOLUTION
 
     def __repr__(self) -> str:
         return "CrossEntropyLoss()"
@@ -176,8 +188,10 @@ assert np.isclose(CrossEntropyLoss()(_z, np.array([0, 1])).item(), (0.0 + np.log
 # %%
 #| export
 def _check_targets(t: np.ndarray, name: str) -> None:
+    ### BEGIN SOLUTION
     if t.size and (t.min() < 0.0 or t.max() > 1.0):
         raise ValueError(f"{name}: targets must lie in [0, 1], got values in [{t.min()}, {t.max()}]")
+    ### END SOLUTION
 
 
 class BCELoss:
@@ -189,11 +203,13 @@ class BCELoss:
         self.eps = eps
 
     def __call__(self, probs: Tensor, target: Any) -> Tensor:
+        ### BEGIN SOLUTION
         probs = _as_tensor(probs)
         t = _match_target(probs, target, "BCELoss")
         _check_targets(t, "BCELoss")
         p = probs.clip(self.eps, 1.0 - self.eps)
         return -(p.log() * t + (1.0 - p).log() * (1.0 - t)).mean()
+        ### END SOLUTION
 
     def __repr__(self) -> str:
         return f"BCELoss(eps={self.eps})"
@@ -203,10 +219,12 @@ class BCEWithLogitsLoss:
     """Binary cross-entropy on logits: `max(x, 0) - x t + log(1 + exp(-|x|))`, stable for any x."""
 
     def __call__(self, logits: Tensor, target: Any) -> Tensor:
+        ### BEGIN SOLUTION
         x = _as_tensor(logits)
         t = _match_target(x, target, "BCEWithLogitsLoss")
         _check_targets(t, "BCEWithLogitsLoss")
         return (x.maximum(0.0) - x * t + ((-x.abs()).exp() + 1.0).log()).mean()
+        ### END SOLUTION
 
     def __repr__(self) -> str:
         return "BCEWithLogitsLoss()"
@@ -231,6 +249,7 @@ assert np.isclose(BCELoss()(Tensor(np.array([0.0, 1.0])), np.array([0.0, 1.0])).
 #| export
 def accuracy(logits_or_probs: Any, labels: Any, threshold: float | None = None) -> float:
     """Fraction of correct predictions: argmax for (N, C) outputs, a threshold for (N,) or (N, 1)."""
+    ### BEGIN SOLUTION
     out = np.asarray(logits_or_probs.data if isinstance(logits_or_probs, Tensor) else logits_or_probs)
     y = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
     if out.ndim >= 2 and out.shape[-1] > 1:
@@ -246,6 +265,7 @@ def accuracy(logits_or_probs: Any, labels: Any, threshold: float | None = None) 
     if y.size == 0:
         raise ValueError("accuracy of an empty batch is undefined")
     return float(np.mean(pred.reshape(-1) == y.reshape(-1)))
+    ### END SOLUTION
 
 # %%
 assert accuracy(np.array([[2.0, 1.0], [0.0, 3.0], [1.0, 0.0]]), np.array([0, 1, 1])) == 2 / 3
@@ -281,6 +301,7 @@ class EarlyStopping:
 
     def step(self, value: float) -> bool:
         """Record one epoch's value; return True when training should stop."""
+        ### BEGIN SOLUTION
         self._epoch += 1
         if value < self.best - self.min_delta:
             self.best, self.best_epoch, self.bad_epochs = float(value), self._epoch, 0
@@ -288,6 +309,7 @@ class EarlyStopping:
             self.bad_epochs += 1
         self.should_stop = self.bad_epochs >= self.patience
         return self.should_stop
+        ### END SOLUTION
 
     @property
     def improved(self) -> bool:
@@ -339,6 +361,7 @@ class History:
 @contextmanager
 def _no_graph(model: Module) -> Iterator[None]:
     """Evaluate without recording a graph: parameters temporarily do not require gradients."""
+    ### BEGIN SOLUTION
     params = model.parameters()
     flags = [p.requires_grad for p in params]
     for p in params:
@@ -348,14 +371,17 @@ def _no_graph(model: Module) -> Iterator[None]:
     finally:
         for p, flag in zip(params, flags):
             p.requires_grad = flag
+    ### END SOLUTION
 
 
 def _binary_threshold(loss_fn: Callable[..., Tensor]) -> float | None:
+    ### BEGIN SOLUTION
     if isinstance(loss_fn, BCEWithLogitsLoss):
         return 0.0
     if isinstance(loss_fn, BCELoss):
         return 0.5
     return None
+    ### END SOLUTION
 
 
 class Trainer:
@@ -372,6 +398,7 @@ class Trainer:
 
     def train_epoch(self, loader: DataLoader) -> float:
         """One pass over `loader` with parameter updates; returns the mean loss per example."""
+        ### BEGIN SOLUTION
         self.model.train()
         total, count = 0.0, 0
         for b, (x, y) in enumerate(loader):
@@ -387,9 +414,11 @@ class Trainer:
         if count == 0:
             raise ValueError("train_epoch: the loader yielded no batches")
         return total / count
+        ### END SOLUTION
 
     def evaluate(self, loader: DataLoader) -> dict[str, float]:
         """Mean loss (and accuracy for classification losses) over `loader`, in eval mode."""
+        ### BEGIN SOLUTION
         self.model.eval()
         classify = isinstance(self.loss_fn, (CrossEntropyLoss, BCELoss, BCEWithLogitsLoss))
         total, correct, count = 0.0, 0.0, 0
@@ -406,10 +435,12 @@ class Trainer:
         if classify:
             result["accuracy"] = correct / count
         return result
+        ### END SOLUTION
 
     def fit(self, train_loader: DataLoader, epochs: int, val_loader: DataLoader | None = None,
             early_stopping: EarlyStopping | None = None) -> History:
         """Train for up to `epochs` epochs; returns the per-epoch `History`."""
+        ### BEGIN SOLUTION
         if epochs < 0:
             raise ValueError(f"epochs must be >= 0, got {epochs}")
         history = History()
@@ -438,9 +469,11 @@ class Trainer:
         if best_state is not None:
             self.model.load_state_dict(best_state)
         return history
+        ### END SOLUTION
 
     def predict(self, X: Any, batch_size: int = 256) -> np.ndarray:
         """The model's raw outputs for `X` (e.g. logits), computed in eval mode in batches."""
+        ### BEGIN SOLUTION
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         data = np.asarray(X.data if isinstance(X, Tensor) else X)
@@ -452,6 +485,7 @@ class Trainer:
         if not outs:
             raise ValueError("predict: X is empty")
         return np.concatenate(outs, axis=0)
+        ### END SOLUTION
 
 # %%
 from tinytorch.core.dataloader import TensorDataset

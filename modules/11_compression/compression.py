@@ -61,20 +61,25 @@ from tinytorch.core.tensor import Tensor
 #| export
 def _prunable(module: Module) -> list[tuple[str, Parameter]]:
     """The weights (parameters with ndim >= 2), with their dotted names."""
+    ### BEGIN SOLUTION
     return [(name, p) for name, p in module.named_parameters() if p.data.ndim >= 2]
+    ### END SOLUTION
 
 
 def _smallest_mask(values: np.ndarray, k: int) -> np.ndarray:
     """Boolean keep-mask of `values`' shape that drops the `k` smallest |values|."""
+    ### BEGIN SOLUTION
     keep = np.ones(values.size, dtype=bool)
     if k > 0:
         keep[np.argsort(np.abs(values), axis=None, kind="stable")[:k]] = False
     return keep.reshape(values.shape)
+    ### END SOLUTION
 
 
 def magnitude_prune(module: Module, sparsity: float,
                     scope: Literal["global", "layer"] = "global") -> dict[str, float]:
     """Zero the smallest-magnitude weights in place; returns each weight's resulting sparsity."""
+    ### BEGIN SOLUTION
     if not 0.0 <= sparsity < 1.0:
         raise ValueError(f"sparsity must be in [0, 1), got {sparsity}")
     if scope not in ("global", "layer"):
@@ -97,13 +102,16 @@ def magnitude_prune(module: Module, sparsity: float,
         p.data = p.data * mask
         result[name] = float(np.count_nonzero(~mask) / mask.size)
     return result
+    ### END SOLUTION
 
 
 def sparsity(module: Module) -> float:
     """Fraction of weights (parameters with ndim >= 2) that are exactly zero."""
+    ### BEGIN SOLUTION
     weights = [p.data for _, p in _prunable(module)]
     total = sum(w.size for w in weights)
     return float(sum(np.count_nonzero(w == 0) for w in weights) / total) if total else 0.0
+    ### END SOLUTION
 
 # %%
 from tinytorch.core.layers import Linear
@@ -153,6 +161,7 @@ class QuantizedArray:
 
 def quantize_int8(array: Any, symmetric: bool = False) -> QuantizedArray:
     """Quantize a float array to int8 with one scale and zero point for the whole tensor."""
+    ### BEGIN SOLUTION
     x = np.asarray(array.data if isinstance(array, Tensor) else array, dtype=np.float64)
     if x.size == 0:
         raise ValueError("cannot quantize an empty array")
@@ -168,11 +177,14 @@ def quantize_int8(array: Any, symmetric: bool = False) -> QuantizedArray:
         zero_point = int(np.clip(round(-128.0 - lo / scale), -128, 127))
     q = np.clip(np.round(x / scale) + zero_point, -128, 127).astype(np.int8)
     return QuantizedArray(values=q, scale=float(scale), zero_point=zero_point)
+    ### END SOLUTION
 
 
 def dequantize(q: QuantizedArray) -> np.ndarray:
     """Recover float32 values from a QuantizedArray."""
+    ### BEGIN SOLUTION
     return ((q.values.astype(np.float32) - np.float32(q.zero_point)) * np.float32(q.scale)).astype(np.float32)
+    ### END SOLUTION
 
 # %%
 _w = np.random.default_rng(0).normal(size=(64, 64)).astype(np.float32)
@@ -196,6 +208,7 @@ assert (dequantize(_q)[0, :5] == 0.0).all()                              # zero 
 #| export
 def quantize_module(module: Module, symmetric: bool = False) -> Module:
     """A deep copy of `module` whose weights are int8-quantized then dequantized."""
+    ### BEGIN SOLUTION
     if not isinstance(module, Module):
         raise TypeError(f"quantize_module expects a Module, got {type(module).__name__}")
     qmodule = copy.deepcopy(module)
@@ -207,6 +220,7 @@ def quantize_module(module: Module, symmetric: bool = False) -> Module:
         p.grad = None
     qmodule._quantized = quantized  # type: ignore[attr-defined]
     return qmodule
+    ### END SOLUTION
 
 # %%
 _qlin = quantize_module(_lin)
@@ -230,6 +244,7 @@ assert len(np.unique(_qlin.weight.data)) <= 256 and sparsity(_qlin) == sparsity(
 #| export
 def model_size_bytes(module: Module, bits: int = 32, sparse: bool = False) -> int:
     """Bytes to store all parameters at `bits` bits each (sparse: non-zeros plus a 1-bit mask)."""
+    ### BEGIN SOLUTION
     if bits not in (1, 2, 4, 8, 16, 32, 64):
         raise ValueError(f"bits must be one of 1, 2, 4, 8, 16, 32, 64, got {bits}")
     params = [p.data for p in module.parameters()]
@@ -238,10 +253,12 @@ def model_size_bytes(module: Module, bits: int = 32, sparse: bool = False) -> in
         return (total * bits + 7) // 8
     nonzero = sum(int(np.count_nonzero(a)) for a in params)
     return (nonzero * bits + 7) // 8 + (total + 7) // 8
+    ### END SOLUTION
 
 
 def _argmax_accuracy(module: Module, X: np.ndarray, y: np.ndarray) -> float:
     """Accuracy of argmax predictions (threshold 0.5 for a single output), in eval mode."""
+    ### BEGIN SOLUTION
     was_training = module.training
     module.eval()
     try:
@@ -250,11 +267,13 @@ def _argmax_accuracy(module: Module, X: np.ndarray, y: np.ndarray) -> float:
         module.train(was_training)
     pred = out.argmax(axis=-1) if out.ndim > 1 and out.shape[-1] > 1 else (out.reshape(len(out)) > 0.5)
     return float(np.mean(pred.astype(np.int64) == np.asarray(y).reshape(-1)))
+    ### END SOLUTION
 
 
 def compression_report(original: Module, compressed: Module, bits: int = 8, sparse: bool = True,
                        X: np.ndarray | None = None, y: np.ndarray | None = None) -> dict[str, float]:
     """Sizes, compression ratio and sparsity of a compressed model vs the original (and accuracies)."""
+    ### BEGIN SOLUTION
     before = model_size_bytes(original, bits=32)
     after = model_size_bytes(compressed, bits=bits, sparse=sparse)
     report = {
@@ -269,6 +288,7 @@ def compression_report(original: Module, compressed: Module, bits: int = 8, spar
         report["original_accuracy"] = _argmax_accuracy(original, X, y)
         report["compressed_accuracy"] = _argmax_accuracy(compressed, X, y)
     return report
+    ### END SOLUTION
 
 # %%
 assert model_size_bytes(_lin) == 4 * 110 and model_size_bytes(_lin, bits=8) == 110

@@ -44,15 +44,18 @@ from tinytorch.core.tensor import Tensor
 #| export
 def _as_array(x: Any, name: str) -> np.ndarray:
     """The ndarray behind `x` (a Tensor, ndarray, or nested list), rejecting non-numeric data."""
+    ### BEGIN SOLUTION
     arr: np.ndarray = x.data if isinstance(x, Tensor) else np.asarray(x)
     if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
         msg = f"{name} must hold numbers, got dtype {arr.dtype}"
         raise TypeError(msg)
     return arr
+    ### END SOLUTION
 
 
 def _check_matmul(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray]:
     """Validate the operands of a 2-D matmul and return them as ndarrays."""
+    ### BEGIN SOLUTION
     a_arr, b_arr = _as_array(a, "a"), _as_array(b, "b")
     if a_arr.ndim != 2 or b_arr.ndim != 2:
         msg = f"matmul kernels take 2-D operands, got shapes {a_arr.shape} and {b_arr.shape}"
@@ -62,6 +65,7 @@ def _check_matmul(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray]:
                f"(a.shape[1] must equal b.shape[0])")
         raise ValueError(msg)
     return a_arr, b_arr
+    ### END SOLUTION
 
 # %%
 assert _as_array(Tensor([[1.0, 2.0]]), "a").shape == (1, 2)
@@ -79,6 +83,7 @@ assert _check_matmul(np.ones((2, 3)), np.ones((3, 4)))[1].shape == (3, 4)
 #| export
 def matmul_naive(a: Any, b: Any) -> np.ndarray:
     """`a @ b` for 2-D operands with three Python loops (the specification, not for speed)."""
+    ### BEGIN SOLUTION
     a_arr, b_arr = _check_matmul(a, b)
     m, k = a_arr.shape
     n = b_arr.shape[1]
@@ -93,6 +98,7 @@ def matmul_naive(a: Any, b: Any) -> np.ndarray:
                 acc += a_rows[i][p] * b_rows[p][j]
             out[i, j] = acc
     return out
+    ### END SOLUTION
 
 # %%
 _a = np.arange(6.0).reshape(2, 3)
@@ -111,9 +117,11 @@ assert np.array_equal(matmul_naive(_a, _b), _a @ _b)
 #| export
 def matmul_vectorized(a: Any, b: Any) -> np.ndarray:
     """`a @ b` for 2-D operands in one call into numpy's BLAS."""
+    ### BEGIN SOLUTION
     a_arr, b_arr = _check_matmul(a, b)
     out: np.ndarray = np.matmul(a_arr, b_arr)
     return out
+    ### END SOLUTION
 
 # %%
 assert np.array_equal(matmul_vectorized(_a, _b), matmul_naive(_a, _b))
@@ -139,6 +147,7 @@ assert np.array_equal(matmul_vectorized(_a, _b), matmul_naive(_a, _b))
 #| export
 def matmul_blocked(a: Any, b: Any, block: int = 64) -> np.ndarray:
     """`a @ b` for 2-D operands computed tile by tile (`block x block` tiles, reused while in cache)."""
+    ### BEGIN SOLUTION
     if isinstance(block, bool) or not isinstance(block, (int, np.integer)) or block < 1:
         msg = f"block must be a positive int, got {block!r}"
         raise ValueError(msg)
@@ -153,6 +162,7 @@ def matmul_blocked(a: Any, b: Any, block: int = 64) -> np.ndarray:
             for p0 in range(0, k, block):
                 acc += a_arr[i0:i0 + block, p0:p0 + block] @ b_arr[p0:p0 + block, j0:j0 + block]
     return out
+    ### END SOLUTION
 
 # %%
 _x = np.random.default_rng(0).standard_normal((37, 50))
@@ -176,6 +186,7 @@ assert np.allclose(matmul_blocked(_x, _y, block=1), matmul_naive(_x, _y))
 #| export
 def _pair(value: Any, name: str, minimum: int) -> tuple[int, int]:
     """Normalize an int or an (h, w) pair of ints, each at least `minimum`."""
+    ### BEGIN SOLUTION
     pair = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
     if len(pair) != 2 or not all(
         isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= minimum for v in pair
@@ -183,12 +194,14 @@ def _pair(value: Any, name: str, minimum: int) -> tuple[int, int]:
         msg = f"{name} must be an int >= {minimum} or a pair of them, got {value!r}"
         raise ValueError(msg)
     return int(pair[0]), int(pair[1])
+    ### END SOLUTION
 
 
 def _conv_geometry(
     x_shape: tuple[int, ...], kernel: Any, stride: Any, padding: Any
 ) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int], tuple[int, int]]:
     """Validate a conv's geometry; return (kernel, stride, padding, output size) as (h, w) pairs."""
+    ### BEGIN SOLUTION
     if len(x_shape) != 4:
         msg = f"x must be 4-D (N, C, H, W), got shape {tuple(x_shape)}"
         raise ValueError(msg)
@@ -200,10 +213,12 @@ def _conv_geometry(
         msg = f"kernel {(kh, kw)} is larger than the padded input {(h, w)}"
         raise ValueError(msg)
     return (kh, kw), (sh, sw), (ph, pw), ((h - kh) // sh + 1, (w - kw) // sw + 1)
+    ### END SOLUTION
 
 
 def _check_conv(x: Any, w: Any, b: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Validate conv operands: x (N, C, H, W), w (F, C, KH, KW), optional b (F,)."""
+    ### BEGIN SOLUTION
     x_arr, w_arr = _as_array(x, "x"), _as_array(w, "w")
     if w_arr.ndim != 4:
         msg = f"w must be 4-D (F, C, KH, KW), got shape {w_arr.shape}"
@@ -216,10 +231,12 @@ def _check_conv(x: Any, w: Any, b: Any) -> tuple[np.ndarray, np.ndarray, np.ndar
         msg = f"b must have shape ({w_arr.shape[0]},), got {b_arr.shape}"
         raise ValueError(msg)
     return x_arr, w_arr, b_arr
+    ### END SOLUTION
 
 
 def conv2d_naive(x: Any, w: Any, b: Any = None, stride: Any = 1, padding: Any = 0) -> np.ndarray:
     """Direct 2-D convolution (NCHW) with a Python loop per output element (the specification)."""
+    ### BEGIN SOLUTION
     x_arr, w_arr, b_arr = _check_conv(x, w, b)
     (kh, kw), (sh, sw), (ph, pw), (oh, ow) = _conv_geometry(x_arr.shape, w_arr.shape[2:], stride, padding)
     xp = np.pad(x_arr, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
@@ -235,6 +252,7 @@ def conv2d_naive(x: Any, w: Any, b: Any = None, stride: Any = 1, padding: Any = 
             if b_arr is not None:
                 out[n, f] += b_arr[f]
     return out
+    ### END SOLUTION
 
 # %%
 _img = np.arange(16.0).reshape(1, 1, 4, 4)
@@ -264,6 +282,7 @@ assert conv2d_naive(_img, _box, stride=2, padding=1).shape == (1, 1, 3, 3)
 #| export
 def im2col(x: Any, kernel: Any, stride: Any = 1, padding: Any = 0) -> np.ndarray:
     """Unfold NCHW `x` into a `(N*OH*OW, C*KH*KW)` matrix of windows (rows (n, i, j), columns (c, u, v))."""
+    ### BEGIN SOLUTION
     x_arr = _as_array(x, "x")
     (kh, kw), (sh, sw), (ph, pw), (oh, ow) = _conv_geometry(x_arr.shape, kernel, stride, padding)
     n_batch, channels = x_arr.shape[:2]
@@ -271,6 +290,7 @@ def im2col(x: Any, kernel: Any, stride: Any = 1, padding: Any = 0) -> np.ndarray
     windows = np.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
     # (N, C, OH, OW, KH, KW) -> (N, OH, OW, C, KH, KW): the copy happens in this reshape.
     return windows.transpose(0, 2, 3, 1, 4, 5).reshape(n_batch * oh * ow, channels * kh * kw)
+    ### END SOLUTION
 
 # %%
 _cols = im2col(_img, 2)
@@ -286,6 +306,7 @@ assert im2col(np.zeros((2, 3, 5, 6)), (3, 2), stride=2, padding=1).shape == (2 *
 #| export
 def conv2d_im2col(x: Any, w: Any, b: Any = None, stride: Any = 1, padding: Any = 0) -> np.ndarray:
     """2-D convolution (NCHW) as im2col followed by a single matmul."""
+    ### BEGIN SOLUTION
     x_arr, w_arr, b_arr = _check_conv(x, w, b)
     n_filters = w_arr.shape[0]
     _, _, _, (oh, ow) = _conv_geometry(x_arr.shape, w_arr.shape[2:], stride, padding)
@@ -294,6 +315,7 @@ def conv2d_im2col(x: Any, w: Any, b: Any = None, stride: Any = 1, padding: Any =
     if b_arr is not None:
         out = out + b_arr
     return out.reshape(x_arr.shape[0], oh, ow, n_filters).transpose(0, 3, 1, 2)
+    ### END SOLUTION
 
 # %%
 _rng = np.random.default_rng(0)
@@ -316,6 +338,7 @@ assert np.allclose(conv2d_im2col(_xs, _ws, _bs, stride=2, padding=1), conv2d_nai
 #| export
 def time_kernel(fn: Callable[..., Any], *args: Any, repeat: int = 5, warmup: int = 1) -> float:
     """Median wall-clock seconds of `fn(*args)` over `repeat` runs, after `warmup` untimed runs."""
+    ### BEGIN SOLUTION
     if not callable(fn):
         msg = f"fn must be callable, got {type(fn).__name__}"
         raise TypeError(msg)
@@ -333,6 +356,7 @@ def time_kernel(fn: Callable[..., Any], *args: Any, repeat: int = 5, warmup: int
         fn(*args)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+    ### END SOLUTION
 
 # %%
 assert time_kernel(sum, [1, 2, 3], repeat=3) >= 0.0
@@ -348,6 +372,7 @@ assert time_kernel(sum, [1, 2, 3], repeat=3) >= 0.0
 #| export
 def benchmark_kernels(n: int = 64, repeat: int = 5, seed: int = 0) -> dict[str, float]:
     """Median seconds of each kernel: an `(n, n) @ (n, n)` matmul and a conv on an `(4, 3, n/2, n/2)` batch."""
+    ### BEGIN SOLUTION
     if isinstance(n, bool) or not isinstance(n, int) or n < 4:
         msg = f"n must be an int >= 4, got {n!r}"
         raise ValueError(msg)
@@ -361,6 +386,7 @@ def benchmark_kernels(n: int = 64, repeat: int = 5, seed: int = 0) -> dict[str, 
         "conv2d_naive": time_kernel(conv2d_naive, x, w, None, 1, 1, repeat=repeat),
         "conv2d_im2col": time_kernel(conv2d_im2col, x, w, None, 1, 1, repeat=repeat),
     }
+    ### END SOLUTION
 
 # %%
 if __name__ == "__main__":

@@ -71,6 +71,7 @@ class LatencyStats:
     @classmethod
     def from_samples(cls, samples_ms: Sequence[float]) -> "LatencyStats":
         """Summarize raw timings given in milliseconds."""
+        ### BEGIN SOLUTION
         arr = np.asarray(samples_ms, dtype=np.float64)
         if arr.ndim != 1 or arr.size == 0:
             msg = f"need a non-empty 1-D sequence of timings, got shape {arr.shape}"
@@ -81,6 +82,7 @@ class LatencyStats:
         p50, p90, p99 = np.percentile(arr, [50, 90, 99])
         return cls(mean=float(arr.mean()), p50=float(p50), p90=float(p90), p99=float(p99),
                    min=float(arr.min()), max=float(arr.max()), runs=int(arr.size))
+        ### END SOLUTION
 
 # %%
 _s = LatencyStats.from_samples([1.0] * 98 + [50.0, 100.0])
@@ -94,14 +96,17 @@ assert _s.p50 == 1.0 and _s.mean > 2.0 and _s.p99 > 40.0   # the mean is pulled 
 #| export
 def _check_count(value: Any, name: str, minimum: int) -> int:
     """An int >= minimum (bools refused), or a ValueError naming the argument."""
+    ### BEGIN SOLUTION
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         msg = f"{name} must be an int >= {minimum}, got {value!r}"
         raise ValueError(msg)
     return int(value)
+    ### END SOLUTION
 
 
 def measure_latency(fn: Callable[..., Any], *args: Any, warmup: int = 3, runs: int = 20) -> LatencyStats:
     """Time `fn(*args)` `runs` times after `warmup` untimed calls; return stats in milliseconds."""
+    ### BEGIN SOLUTION
     if not callable(fn):
         msg = f"fn must be callable, got {type(fn).__name__}"
         raise TypeError(msg)
@@ -114,6 +119,7 @@ def measure_latency(fn: Callable[..., Any], *args: Any, warmup: int = 3, runs: i
         fn(*args)
         samples.append((time.perf_counter() - start) * 1e3)
     return LatencyStats.from_samples(samples)
+    ### END SOLUTION
 
 # %%
 _lat = measure_latency(np.sort, np.arange(1000), warmup=1, runs=5)
@@ -134,15 +140,18 @@ assert _lat.runs == 5 and 0.0 <= _lat.min <= _lat.p50 <= _lat.p99 <= _lat.max
 #| export
 def _as_tensor(batch: Any) -> Tensor:
     """A Tensor view of `batch` (Tensor or array-like) with a leading batch axis."""
+    ### BEGIN SOLUTION
     t = batch if isinstance(batch, Tensor) else Tensor(np.asarray(batch))
     if t.ndim == 0:
         msg = "batch must have a leading batch dimension, got a scalar"
         raise ValueError(msg)
     return t
+    ### END SOLUTION
 
 
 def measure_throughput(model: Callable[[Tensor], Any], batch: Any, runs: int = 10) -> float:
     """Samples per second of `model(batch)` in inference mode (one warm-up call, then `runs` timed calls)."""
+    ### BEGIN SOLUTION
     if not callable(model):
         msg = f"model must be callable, got {type(model).__name__}"
         raise TypeError(msg)
@@ -155,6 +164,7 @@ def measure_throughput(model: Callable[[Tensor], Any], batch: Any, runs: int = 1
             model(x)
         elapsed = time.perf_counter() - start
     return runs * x.shape[0] / max(elapsed, 1e-12)
+    ### END SOLUTION
 
 # %%
 _lin = Linear(16, 4)
@@ -179,15 +189,18 @@ assert measure_throughput(_lin, np.ones((32, 16), dtype=np.float32), runs=3) > 0
 #| export
 def parameter_memory_bytes(model: Module) -> int:
     """Bytes held by the model's parameter arrays (shared parameters counted once)."""
+    ### BEGIN SOLUTION
     if not isinstance(model, Module):
         msg = f"model must be a Module, got {type(model).__name__}"
         raise TypeError(msg)
     unique = {id(p): p for p in model.parameters()}
     return int(sum(p.data.nbytes for p in unique.values()))
+    ### END SOLUTION
 
 
 def peak_memory_bytes(fn: Callable[..., Any], *args: Any) -> int:
     """Peak bytes newly allocated (and traced by tracemalloc) while `fn(*args)` runs."""
+    ### BEGIN SOLUTION
     if not callable(fn):
         msg = f"fn must be callable, got {type(fn).__name__}"
         raise TypeError(msg)
@@ -203,6 +216,7 @@ def peak_memory_bytes(fn: Callable[..., Any], *args: Any) -> int:
         if not already_tracing:
             tracemalloc.stop()
     return max(0, peak - baseline)
+    ### END SOLUTION
 
 # %%
 assert parameter_memory_bytes(Linear(10, 5)) == (10 * 5 + 5) * 4
@@ -234,26 +248,33 @@ assert peak_memory_bytes(np.ones, 1_000_000) >= 8_000_000   # one float64 buffer
 # %%
 #| export
 def _linear_flops(layer: Linear, in_shape: tuple[int, ...]) -> int:
+    ### BEGIN SOLUTION
     rows = int(np.prod(in_shape[:-1], dtype=np.int64))
     fan_in, fan_out = layer.weight.shape
     return 2 * rows * fan_in * fan_out + (rows * fan_out if layer.bias is not None else 0)
+    ### END SOLUTION
 
 
 def _conv_flops(layer: Conv2d, out_shape: tuple[int, ...]) -> int:
+    ### BEGIN SOLUTION
     outputs = int(np.prod(out_shape, dtype=np.int64))          # N * F * OH * OW
     _, channels, kh, kw = layer.weight.shape
     return 2 * outputs * channels * kh * kw + (outputs if layer.bias is not None else 0)
+    ### END SOLUTION
 
 
 def _attention_flops(layer: MultiHeadAttention, in_shape: tuple[int, ...]) -> int:
+    ### BEGIN SOLUTION
     batch, seq, dim = in_shape
     tokens = batch * seq
     projections = sum(2 * tokens * p.size if p.ndim == 2 else tokens * p.size for p in layer.parameters())
     return int(projections) + 2 * (2 * batch * seq * seq * dim)
+    ### END SOLUTION
 
 
 def _flops_through(layer: Any, x: Tensor) -> tuple[int, Tensor]:
     """FLOPs of `layer` on `x`, and its output (needed for the next layer's shape)."""
+    ### BEGIN SOLUTION
     if isinstance(layer, Sequential):
         total = 0
         for i in range(len(layer)):
@@ -272,10 +293,12 @@ def _flops_through(layer: Any, x: Tensor) -> tuple[int, Tensor]:
                f"MultiHeadAttention, Sequential and parameter-free layers")
         raise TypeError(msg)
     return 0, out
+    ### END SOLUTION
 
 
 def count_flops(model: Any, input_shape: Sequence[int]) -> int:
     """Forward-pass FLOPs of `model` on an input of `input_shape` (2 per multiply-add, 1 per bias add)."""
+    ### BEGIN SOLUTION
     shape = tuple(input_shape)
     if not shape or not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d > 0 for d in shape):
         msg = f"input_shape must be a non-empty sequence of positive ints, got {input_shape!r}"
@@ -290,6 +313,7 @@ def count_flops(model: Any, input_shape: Sequence[int]) -> int:
         if isinstance(model, Module) and was_training is not None:
             model.train(was_training)
     return int(flops)
+    ### END SOLUTION
 
 # %%
 assert count_flops(Linear(3, 4), (2, 3)) == 2 * 2 * 3 * 4 + 2 * 4
@@ -323,6 +347,7 @@ class BenchmarkResult:
 def benchmark_model(model: Module, input_shape: Sequence[int], name: str = "model", runs: int = 20,
                     warmup: int = 3, seed: int = 0) -> BenchmarkResult:
     """Measure parameters, FLOPs, latency, throughput and peak memory of `model` on a random input."""
+    ### BEGIN SOLUTION
     if not isinstance(model, Module):
         msg = f"model must be a Module, got {type(model).__name__}"
         raise TypeError(msg)
@@ -349,6 +374,7 @@ def benchmark_model(model: Module, input_shape: Sequence[int], name: str = "mode
         param_bytes=parameter_memory_bytes(model), flops=flops, latency=latency,
         throughput=shape[0] * 1e3 / max(latency.mean, 1e-9), peak_bytes=peak,
     )
+    ### END SOLUTION
 
 # %%
 _r = benchmark_model(Sequential(Linear(16, 32), Linear(32, 4)), (8, 16), name="mlp", runs=3, warmup=1)
@@ -370,6 +396,7 @@ _COLUMNS = ("model", "params", "FLOPs", "p50 ms", "p99 ms", "samples/s", "peak K
 
 def comparison_table(results: Sequence[BenchmarkResult]) -> str:
     """An aligned text table of benchmark results; speedup is relative to the first result's p50."""
+    ### BEGIN SOLUTION
     results = list(results)
     if not results:
         msg = "comparison_table needs at least one BenchmarkResult"
@@ -392,6 +419,7 @@ def comparison_table(results: Sequence[BenchmarkResult]) -> str:
         return "  ".join(parts)
 
     return "\n".join([line(_COLUMNS), "  ".join("-" * w for w in widths)] + [line(row) for row in rows])
+    ### END SOLUTION
 
 # %%
 _small = benchmark_model(Sequential(Linear(16, 8), Linear(8, 4)), (8, 16), name="small", runs=3, warmup=1)

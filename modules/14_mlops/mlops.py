@@ -57,6 +57,7 @@ from tinytorch.core.tensor import Tensor
 #| export
 def _atomic_write(path: Path, data: bytes) -> None:
     """Write `data` to `path` via a temporary file in the same directory and `os.replace`."""
+    ### BEGIN SOLUTION
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -68,6 +69,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    ### END SOLUTION
 
 # %%
 _tmpdir = Path(tempfile.mkdtemp())
@@ -99,16 +101,19 @@ _FORMAT = "tinytorch.state_dict/1"
 
 def _npz_bytes(state: Mapping[str, np.ndarray]) -> bytes:
     """Serialize a state dict as the bytes of an `.npz` archive (one `.npy` member per key, no pickle)."""
+    ### BEGIN SOLUTION
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
         for key, value in state.items():
             with archive.open(f"{key}.npy", "w", force_zip64=True) as member:
                 np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
     return buffer.getvalue()
+    ### END SOLUTION
 
 
 def _check_state(state: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """Validate a state dict: string keys, numeric (non-object) arrays."""
+    ### BEGIN SOLUTION
     checked = {}
     for key, value in state.items():
         if not isinstance(key, str) or not key:
@@ -120,22 +125,28 @@ def _check_state(state: Mapping[str, Any]) -> dict[str, np.ndarray]:
             raise TypeError(msg)
         checked[key] = arr
     return checked
+    ### END SOLUTION
 
 
 def _meta_path(path: Path) -> Path:
+    ### BEGIN SOLUTION
     return path.with_suffix(".json")
+    ### END SOLUTION
 
 
 def _npz_path(path: str | os.PathLike[str]) -> Path:
+    ### BEGIN SOLUTION
     p = Path(path)
     if p.suffix != ".npz":
         msg = f"model files end in .npz, got {str(p)!r} (the metadata goes beside it as .json)"
         raise ValueError(msg)
     return p
+    ### END SOLUTION
 
 
 def save_model(module: Module, path: str | os.PathLike[str], metadata: Mapping[str, Any] | None = None) -> Path:
     """Save `module.state_dict()` to `path` (.npz) and metadata to the .json beside it; returns `path`."""
+    ### BEGIN SOLUTION
     if not isinstance(module, Module):
         msg = f"save_model needs a Module, got {type(module).__name__}"
         raise TypeError(msg)
@@ -158,6 +169,7 @@ def save_model(module: Module, path: str | os.PathLike[str], metadata: Mapping[s
     _atomic_write(npz, data)
     _atomic_write(_meta_path(npz), text.encode("utf-8"))
     return npz
+    ### END SOLUTION
 
 # %%
 from tinytorch.core.layers import Linear  # demo only
@@ -175,6 +187,7 @@ assert sorted(p.name for p in _tmpdir.glob("linear.*")) == ["linear.json", "line
 #| export
 def load_state(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     """Read a state dict saved by `save_model` (no pickle: object arrays are refused)."""
+    ### BEGIN SOLUTION
     npz = Path(path)
     if not npz.is_file():
         msg = f"no saved model at {str(npz)!r}"
@@ -193,10 +206,12 @@ def load_state(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
         except ValueError as err:  # an object array: loading it would mean unpickling
             msg = f"{str(npz)!r} contains pickled object data, which load_state refuses: {err}"
             raise ValueError(msg) from None
+    ### END SOLUTION
 
 
 def load_model_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The JSON metadata written beside the .npz at `path` by `save_model`."""
+    ### BEGIN SOLUTION
     meta = _meta_path(_npz_path(path))
     if not meta.is_file():
         msg = f"no metadata file {str(meta)!r} beside the model"
@@ -207,10 +222,12 @@ def load_model_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
         msg = f"{str(meta)!r} is not valid JSON: {err}"
         raise ValueError(msg) from None
     return loaded
+    ### END SOLUTION
 
 
 def _mismatches(module: Module, state: Mapping[str, np.ndarray]) -> list[str]:
     """Human-readable differences between a module's parameters and a state dict."""
+    ### BEGIN SOLUTION
     expected = {name: tuple(p.data.shape) for name, p in module.named_parameters()}
     problems = []
     if missing := sorted(set(expected) - set(state)):
@@ -221,10 +238,12 @@ def _mismatches(module: Module, state: Mapping[str, np.ndarray]) -> list[str]:
         if tuple(state[name].shape) != expected[name]:
             problems.append(f"{name!r} has shape {tuple(state[name].shape)} in the file, {expected[name]} in the model")
     return problems
+    ### END SOLUTION
 
 
 def load_model(module: Module, path: str | os.PathLike[str]) -> Module:
     """Load the weights at `path` into `module` (keys and shapes must match exactly); returns `module`."""
+    ### BEGIN SOLUTION
     if not isinstance(module, Module):
         msg = f"load_model needs a Module, got {type(module).__name__}"
         raise TypeError(msg)
@@ -240,6 +259,7 @@ def load_model(module: Module, path: str | os.PathLike[str]) -> Module:
         raise ValueError(msg)
     module.load_state_dict(state)
     return module
+    ### END SOLUTION
 
 # %%
 _m2 = load_model(Linear(3, 2, rng=np.random.default_rng(2)), _p)
@@ -272,6 +292,7 @@ _VERSION_DIR = re.compile(r"v([1-9][0-9]*)")
 
 
 def _check_metrics(metrics: Mapping[str, Any] | None) -> dict[str, float]:
+    ### BEGIN SOLUTION
     if metrics is None:
         return {}
     if not isinstance(metrics, Mapping):
@@ -287,6 +308,7 @@ def _check_metrics(metrics: Mapping[str, Any] | None) -> dict[str, float]:
             raise ValueError(msg)
         checked[key] = float(value)
     return checked
+    ### END SOLUTION
 
 
 class ModelRegistry:
@@ -296,39 +318,50 @@ class ModelRegistry:
         self.root = Path(root)
 
     def _model_dir(self, name: str) -> Path:
+        ### BEGIN SOLUTION
         if not isinstance(name, str) or not _NAME.fullmatch(name):
             msg = (f"model names use letters, digits, '_', '.', '-' and start with a letter or digit; "
                    f"got {name!r}")
             raise ValueError(msg)
         return self.root / name
+        ### END SOLUTION
 
     def names(self) -> list[str]:
         """Registered model names, sorted."""
+        ### BEGIN SOLUTION
         if not self.root.is_dir():
             return []
         return sorted(p.name for p in self.root.iterdir() if p.is_dir() and _NAME.fullmatch(p.name)
                       and self._scan(p))
+        ### END SOLUTION
 
     @staticmethod
     def _scan(model_dir: Path) -> list[int]:
+        ### BEGIN SOLUTION
         if not model_dir.is_dir():
             return []
         found = (_VERSION_DIR.fullmatch(p.name) for p in model_dir.iterdir() if p.is_dir())
         return sorted(int(m.group(1)) for m in found if m)
+        ### END SOLUTION
 
     def versions(self, name: str) -> list[int]:
         """All versions of `name`, ascending; KeyError if the name was never registered."""
+        ### BEGIN SOLUTION
         found = self._scan(self._model_dir(name))
         if not found:
             msg = f"no model named {name!r} in registry {str(self.root)!r}; registered: {self.names()}"
             raise KeyError(msg)
         return found
+        ### END SOLUTION
 
     def latest_version(self, name: str) -> int:
         """The highest version of `name`."""
+        ### BEGIN SOLUTION
         return self.versions(name)[-1]
+        ### END SOLUTION
 
     def _version_dir(self, name: str, version: int | None) -> tuple[int, Path]:
+        ### BEGIN SOLUTION
         available = self.versions(name)
         if version is None:
             version = available[-1]
@@ -339,9 +372,11 @@ class ModelRegistry:
             msg = f"model {name!r} has no version {version}; available versions: {available}"
             raise KeyError(msg)
         return int(version), self._model_dir(name) / f"v{version}"
+        ### END SOLUTION
 
     def register(self, name: str, module: Module, metrics: Mapping[str, Any] | None = None) -> int:
         """Store `module`'s weights (and `metrics`) as the next version of `name`; returns that version."""
+        ### BEGIN SOLUTION
         model_dir = self._model_dir(name)
         if not isinstance(module, Module):
             msg = f"register needs a Module, got {type(module).__name__}"
@@ -366,19 +401,24 @@ class ModelRegistry:
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
+        ### END SOLUTION
 
     def load(self, name: str, module: Module, version: int | None = None) -> Module:
         """Load version `version` (default: latest) of `name` into `module`; returns `module`."""
+        ### BEGIN SOLUTION
         _, directory = self._version_dir(name, version)
         return load_model(module, directory / "model.npz")
+        ### END SOLUTION
 
     def metadata(self, name: str, version: int | None = None) -> dict[str, Any]:
         """Metrics, registration time and parameter shapes of one version (default: latest)."""
+        ### BEGIN SOLUTION
         number, directory = self._version_dir(name, version)
         meta = load_model_metadata(directory / "model.npz")
         info = dict(meta.get("metadata", {}))
         info.update(version=number, model=meta["model"], num_parameters=meta["num_parameters"])
         return info
+        ### END SOLUTION
 
 # %%
 _reg = ModelRegistry(_tmpdir / "registry")
@@ -430,6 +470,7 @@ class DriftReport:
 
 
 def _feature(values: Any, name: str) -> np.ndarray:
+    ### BEGIN SOLUTION
     arr = np.asarray(values.data if isinstance(values, Tensor) else values)
     if arr.ndim != 1:
         msg = f"{name} must be 1-D (one feature per DriftMonitor), got shape {arr.shape}"
@@ -438,6 +479,7 @@ def _feature(values: Any, name: str) -> np.ndarray:
         msg = f"{name} must be a non-empty array of finite numbers"
         raise ValueError(msg)
     return arr.astype(np.float64)
+    ### END SOLUTION
 
 
 class DriftMonitor:
@@ -458,17 +500,22 @@ class DriftMonitor:
         self.reference_fractions = self._fractions(ref)
 
     def _fractions(self, values: np.ndarray) -> np.ndarray:
+        ### BEGIN SOLUTION
         counts = np.bincount(np.searchsorted(self.edges, values, side="right"), minlength=self.edges.size + 1)
         return counts / values.size
+        ### END SOLUTION
 
     def psi(self, current: Any) -> float:
         """Population Stability Index of `current` against the reference."""
+        ### BEGIN SOLUTION
         cur = np.maximum(self._fractions(_feature(current, "current")), _PSI_FLOOR)
         ref = np.maximum(self.reference_fractions, _PSI_FLOOR)
         return float(np.sum((cur - ref) * np.log(cur / ref)))
+        ### END SOLUTION
 
     def check(self, current: Any, threshold: float = 0.2) -> DriftReport:
         """Compare `current` with the reference; drift means PSI > `threshold`."""
+        ### BEGIN SOLUTION
         if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number)) or not threshold > 0:
             msg = f"threshold must be a positive number, got {threshold!r}"
             raise ValueError(msg)
@@ -481,6 +528,7 @@ class DriftMonitor:
             reference_fractions=tuple(float(f) for f in self.reference_fractions),
             current_fractions=tuple(float(f) for f in self._fractions(cur)),
         )
+        ### END SOLUTION
 
 # %%
 _rng = np.random.default_rng(0)

@@ -99,14 +99,17 @@ class CharTokenizer:
 
     def encode(self, text: str) -> list[int]:
         """Text -> list of ids; raises ValueError on a character outside the vocabulary."""
+        ### BEGIN SOLUTION
         try:
             return [self.stoi[c] for c in text]
         except KeyError as e:
             msg = f"character {e.args[0]!r} is not in the tokenizer's vocabulary ({self.vocab_size} characters)"
             raise ValueError(msg) from None
+        ### END SOLUTION
 
     def decode(self, ids: Sequence[int] | np.ndarray) -> str:
         """Ids -> text; raises ValueError on an id outside [0, vocab_size)."""
+        ### BEGIN SOLUTION
         flat = np.asarray(ids).reshape(-1)
         out = []
         for i in flat:
@@ -116,6 +119,7 @@ class CharTokenizer:
                 raise ValueError(msg)
             out.append(self.itos[j])
         return "".join(out)
+        ### END SOLUTION
 
     def __len__(self) -> int:
         return self.vocab_size
@@ -137,11 +141,13 @@ assert _tok.vocab_size == 8 and _tok.decode(_tok.encode("hello")) == "hello"
 #| export
 def _as_ids(idx: "np.ndarray | Tensor | Sequence[int]") -> np.ndarray:
     """Token ids as an integer ndarray (from a list, an ndarray or an integer Tensor)."""
+    ### BEGIN SOLUTION
     arr = idx.data if isinstance(idx, Tensor) else np.asarray(idx)
     if arr.size and not np.issubdtype(arr.dtype, np.integer):
         msg = f"token ids must be integers, got dtype {arr.dtype}"
         raise TypeError(msg)
     return arr.astype(np.int64, copy=False)
+    ### END SOLUTION
 
 
 class Embedding(Module):
@@ -160,11 +166,13 @@ class Embedding(Module):
 
     def forward(self, idx: "np.ndarray | Tensor | Sequence[int]") -> Tensor:
         """Differentiable lookup `weight[idx]`."""
+        ### BEGIN SOLUTION
         ids = _as_ids(idx)
         if ids.size and (ids.min() < 0 or ids.max() >= self.num_embeddings):
             msg = f"Embedding ids must be in [0, {self.num_embeddings}), got min {ids.min()} max {ids.max()}"
             raise IndexError(msg)
         return self.weight[ids]
+        ### END SOLUTION
 
 # %%
 _emb = Embedding(10, 4)
@@ -196,12 +204,14 @@ class LayerNorm(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """`(x - mean) / sqrt(var + eps) * gamma + beta` over the last axis."""
+        ### BEGIN SOLUTION
         if x.shape[-1] != self.dim:
             msg = f"LayerNorm expected last dimension {self.dim}, got input of shape {x.shape}"
             raise ValueError(msg)
         centred = x - x.mean(axis=-1, keepdims=True)
         var = (centred * centred).mean(axis=-1, keepdims=True)
         return centred / (var + self.eps).sqrt() * self.gamma + self.beta
+        ### END SOLUTION
 
 # %%
 _y = LayerNorm(6)(Tensor(np.arange(12.0).reshape(2, 6)))
@@ -229,7 +239,9 @@ class FeedForward(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Apply the MLP to the last axis of `x`."""
+        ### BEGIN SOLUTION
         return self.fc2(self.act(self.fc1(x)))
+        ### END SOLUTION
 
 # %%
 assert FeedForward(8)(Tensor(np.zeros((2, 3, 8), dtype=np.float32))).shape == (2, 3, 8)
@@ -266,9 +278,11 @@ class TransformerBlock(Module):
 
     def forward(self, x: Tensor, mask: np.ndarray | None = None) -> Tensor:
         """x: (B, T, dim) -> (B, T, dim); `mask` defaults to the causal mask of length T."""
+        ### BEGIN SOLUTION
         mask = causal_mask(x.shape[1]) if mask is None else mask
         x = x + self.attn(self.ln1(x), mask=mask)
         return x + self.ff(self.ln2(x))
+        ### END SOLUTION
 
 # %%
 assert TransformerBlock(8, 2)(Tensor(np.zeros((2, 5, 8), dtype=np.float32))).shape == (2, 5, 8)
@@ -318,6 +332,7 @@ class TinyGPT(Module):
 
     def forward(self, idx: "np.ndarray | Tensor | Sequence[Sequence[int]]") -> Tensor:
         """Ids of shape (B, T) with T <= block_size -> logits of shape (B, T, vocab_size)."""
+        ### BEGIN SOLUTION
         ids = _as_ids(idx)
         if ids.ndim != 2:
             msg = f"TinyGPT expects ids of shape (batch, time), got shape {ids.shape}"
@@ -331,6 +346,7 @@ class TinyGPT(Module):
         for block in self.blocks:
             x = block(x, mask=mask)
         return self.head(self.ln_f(x))
+        ### END SOLUTION
 
     def generate(
         self,
@@ -340,6 +356,7 @@ class TinyGPT(Module):
         seed: int = 0,
     ) -> np.ndarray:
         """Append `max_new_tokens` sampled ids to `idx` ((T,) or (B, T)); returns an int64 array of the same rank."""
+        ### BEGIN SOLUTION
         if max_new_tokens < 0:
             msg = f"max_new_tokens must be >= 0, got {max_new_tokens}"
             raise ValueError(msg)
@@ -363,6 +380,7 @@ class TinyGPT(Module):
                 nxt = np.minimum((cdf < u).sum(axis=-1), self.vocab_size - 1)
                 ids = np.concatenate([ids, nxt[:, None].astype(np.int64)], axis=1)
         return ids[0] if squeeze else ids
+        ### END SOLUTION
 
 # %%
 _gpt = TinyGPT(vocab_size=5, dim=8, num_heads=2, num_layers=1, block_size=4)
@@ -402,6 +420,7 @@ def train_tinygpt(
     seed: int = 0,
 ) -> list[float]:
     """Train `model` on random windows of `text_ids` with Adam; returns the loss of every step."""
+    ### BEGIN SOLUTION
     ids = _as_ids(text_ids).reshape(-1)
     t = model.block_size
     if len(ids) < t + 1:
@@ -427,6 +446,7 @@ def train_tinygpt(
         optimizer.step()
         losses.append(float(loss.item()))
     return losses
+    ### END SOLUTION
 
 # %%
 _tok = CharTokenizer(SHAKESPEARE_SNIPPET)

@@ -110,3 +110,19 @@ def suite_name(file_stem: str) -> str:
 
 def suite_task(kind: str, file_stem: str) -> str:
     return task(kind, suite_name(file_stem))
+
+
+# -- the student edition (tasks.student) ------------------------------------------------------------
+STUDENT = f"{BUILD}/student"  # the student repository, written whole by `doit student`
+STUDENT_RESULT = f"{RESULTS}/student.json"  # what the last `doit student` proved
+STUDENT_RECORD = ".student/release.json"  # in a student tree: what the release shipped (stub digests)
+STUDENT_ASIDE = ".student/replaced"  # in a student tree: files an update replaced, kept here first
+
+
+def student_archive(package: str, version: str) -> str:
+    return f"{DIST}/{package}-student-{version}.tar.gz"
+
+
+def student_coverage(name: str) -> str:
+    """Coverage of the reference module under its visible tests (proof (c) of `doit student`)."""
+    return f"{COVERAGE}/student-{name}.coverage"

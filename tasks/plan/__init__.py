@@ -8,17 +8,19 @@ from pathlib import Path
 from tasks.plan.pipeline import Pipeline
 from tasks.plan.release import Release
 from tasks.plan.reports import Reports
+from tasks.plan.student import Student
 
 
 @dataclass(frozen=True)
 class Plan:
-    """Every task creator of one course: the development loop, the release, the reports."""
+    """Every task creator of one course: the development loop, the release, the student edition, the reports."""
 
     pipeline: Pipeline
     release: Release
     reports: Reports
+    student: Student
 
     @classmethod
     def load(cls, root: Path) -> Plan:
         pipeline = Pipeline.load(root)
-        return cls(pipeline, Release(pipeline), Reports(pipeline))
+        return cls(pipeline, Release(pipeline), Reports(pipeline), Student(pipeline))

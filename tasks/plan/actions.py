@@ -56,3 +56,21 @@ def fail(message: str) -> Any:
     from doit.exceptions import TaskFailed
 
     return TaskFailed(message)
+
+
+def call_options(target: str, *args: Any, **options: Any) -> Any:
+    """As `call`, with the task's command-line options (doit `params`) passed on as keywords."""
+    from doit.exceptions import TaskFailed
+
+    module, function = _split(target)
+    fn = getattr(importlib.import_module(module), function)
+    try:
+        return fn(*args, **options)
+    except BuildError as exc:
+        return TaskFailed(str(exc))
+
+
+def action_options(target: str, *args: Any) -> Action:
+    """An action like `action`'s that also receives the options given on the command line."""
+    _split(target)
+    return (call_options, [target, *args])

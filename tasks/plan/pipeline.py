@@ -58,6 +58,8 @@ class Pipeline:
         self._stubs: tuple[str, ...] | None = None
         self._scan: ImportScan | None = None
         self._discovered: list[Suite] | None = None
+        # a student tree (made by `doit student`): each module's shipped stub lines
+        self.student: dict[str, tuple[str, ...]] = _student_stubs(root)
 
     @classmethod
     def load(cls, root: Path) -> Pipeline:
@@ -119,6 +121,10 @@ class Pipeline:
                 continue  # pytest reports it when the tests run
             found += list(self.modules) if whole else modules
         return found
+
+    def pending(self, reach: list[str]) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
+        """In a student tree, the modules in `reach` with stubs shipped (their tests wait for them)."""
+        return tuple((n, self.modules[n].source, self.student[n]) for n in reach if self.student.get(n))
 
     def _entry(self, m: Module, step: str, **extra: Any) -> Any:
         from doit.tools import config_changed
@@ -196,7 +202,7 @@ class Pipeline:
             reach = self.closure([m.name, *self.test_imports(m.tests)])
             job = TestJob(root=str(self.root), kind="test", name=m.name, files=m.tests, lib=self.manifest.lib,
                           stubs=self.stubs(), records=self.records(reach), timeout=m.timeout,
-                          cover=self.generated(m.name), floor=m.coverage)
+                          cover=self.generated(m.name), floor=m.coverage, pending=self.pending(reach))
             yield {
                 "name": m.name,
                 "doc": f"pytest {' '.join(m.tests) or '(no tests)'}",
@@ -269,7 +275,7 @@ class Pipeline:
                 job = TestJob(root=str(self.root), kind=suite.kind, name=suite.name, files=(suite.path,),
                               lib=self.manifest.lib, stubs=() if suite.whole else self.stubs(),
                               records=self.records(reach), timeout=max(self.modules[n].timeout for n in reach)
-                              if reach else 120.0)
+                              if reach else 120.0, pending=self.pending(reach))
                 run = action(TEST, job)
             yield {
                 "name": layout.suite_name(suite.name),
@@ -292,3 +298,8 @@ class Pipeline:
         yield {"name": None, "doc": "all system tests"}
         yield from self._suites("system")
 
+
+def _student_stubs(root: Path) -> dict[str, tuple[str, ...]]:
+    from tasks.student.progress import read_record
+
+    return {name: tuple(entry.get("stubs", ())) for name, entry in read_record(root).get("modules", {}).items()}

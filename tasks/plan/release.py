@@ -10,6 +10,7 @@ from tasks.plan.actions import action, fail
 from tasks.plan.pipeline import API, STASH, VERIFY, WHEEL, Pipeline
 
 TaskDict = dict[str, Any]
+REQUIRE_DONE = "tasks.student.progress:require_done"
 RELEASED_API = "api/release.json"  # the last release's public API, kept in the repository
 
 
@@ -49,10 +50,12 @@ class Release:
         gates = [layout.task("validate", x.name) for x in m.modules] + ["init"] + \
             [layout.suite_task(s.kind, s.name) for s in self.p.suites()]
         api = [RELEASED_API] if (root / RELEASED_API).exists() else []
+        # a student tree: todo and waiting modules pass their gates, but are not done
+        done = [action(REQUIRE_DONE, str(root))] if self.p.student else []
         return {
             # rebuilt on every request (about a second): the earlier wheel is moved aside before
             # the gates run, so a failed gate never leaves a wheel that looks fresh
-            "actions": [action(WHEEL, job)],
+            "actions": [*done, action(WHEEL, job)],
             "file_dep": ["pyproject.toml", *self.p.package_files(), *api],
             "task_dep": ["_stash_wheel", *gates],
             "targets": [layout.WHEEL_RESULT, layout.wheel_file(wheel_name(m.package, str(project["version"])))],

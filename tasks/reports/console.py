@@ -161,6 +161,8 @@ class StatusReporter(ConsoleReporter):  # type: ignore[misc]
             tests = "" if m["tests_passed"] is None else f"{m['tests_passed']}/{m['tests_passed'] + (m['tests_failed'] or 0)}"
             cover = "" if m["coverage"] is None else f"{m['coverage']['percent']:.1f}%"
             state = self.paint(m["status"], COLOUR[m["status"]]) + _why(m)
+            if m["progress"] is not None:  # a student tree: its progress says more than 'passed'
+                state = _progress(m, self.paint)
             lines.append(f"{m['number']:>2} {m['name']:<{width - 3}} {' '.join(cells)} {tests:>9} {cover:>6}  {state}")
         if len(shown) < len(rows):
             lines.append(f"({len(rows) - len(shown)} passing modules not listed: a course this large is summed up; "
@@ -169,6 +171,11 @@ class StatusReporter(ConsoleReporter):  # type: ignore[misc]
         lines.append(f"{count['passed']} of {len(rows)} modules passed, {count['failed']} failed, "
                      f"{count['blocked']} blocked, {count['stale']} stale, {count['not built']} not built"
                      f"   (details: doit report -> {layout.report_file('index.html')})")
+        from tasks.reports.status import progress_summary
+
+        summary = progress_summary(rows)
+        if summary:
+            lines.append(summary["line"])
         return "\n".join(lines) + "\n"
 
 
@@ -188,3 +195,12 @@ def _why(m: Any) -> str:
     if why.stale:
         return f": {'/'.join(why.stale)} inputs changed"
     return ""
+
+
+PROGRESS_COLOUR = {"todo": "2", "in progress": "33", "done": "32", "failing": "1;31", "waiting": "2"}
+
+
+def _progress(m: Any, paint: Any) -> str:
+    p = m["progress"]
+    at = f" at {p['place']}" if p["state"] == "failing" and p["place"] else ""
+    return str(paint(p["label"], PROGRESS_COLOUR[p["state"]])) + at

@@ -52,7 +52,10 @@ def _cov(m: ModuleReport) -> str:
 
 
 def _why(m: ModuleReport) -> str:
-    """A short reason for a module that did not pass."""
+    """A short reason for a module that did not pass (in a student tree: its progress first)."""
+    p = m["progress"]
+    if p is not None:
+        return p["label"] + (f" at {p['place']}" if p["state"] == "failing" and p["place"] else "")
     why = reason(m)
     after = f" (after failed {', '.join(why.blocked_by)})" if why.blocked_by else ""
     if why.failed:

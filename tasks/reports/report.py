@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from tasks.core import atomic, layout
 from tasks.reports.schema import SCHEMA_VERSION, ModuleReport, Report, TimingReport, WheelReport
-from tasks.reports.status import ReportJob, collect_modules, collect_suites, first_failure, read_timings
+from tasks.reports.status import ReportJob, collect_modules, collect_suites, first_failure, progress_summary, read_timings
 
 if TYPE_CHECKING:  # tasks.reports.picture is imported by the actions only
     from tasks.reports.picture import Node
@@ -54,7 +54,7 @@ def collect(job: ReportJob) -> Report:
         for t, r in read_timings(root).items()]
     timings.sort(key=lambda t: -t["seconds"])
     count = {s: sum(m["status"] == s for m in modules) for s in ("passed", "failed", "blocked", "stale", "not built")}
-    return {
+    report: Report = {
         "schema_version": SCHEMA_VERSION,
         "generated": _iso(time.time()),
         "package": job.package,
@@ -67,7 +67,9 @@ def collect(job: ReportJob) -> Report:
         "wheels": wheels(root),
         "timings": timings,
         "mermaid": to_mermaid(nodes(modules)),
+        "progress": progress_summary(modules),  # None outside a student tree
     }
+    return report
 
 
 # -- actions ---------------------------------------------------------------------------------------

@@ -29,6 +29,20 @@ class CoverageReport(TypedDict):
     missing_source: list[int]  # the same lines, as lines of `source`
 
 
+ProgressState = Literal["todo", "in progress", "done", "failing", "waiting"]
+
+
+class ProgressReport(TypedDict):
+    """A module's progress in a student tree (`tasks.reports.status.progress`)."""
+
+    state: ProgressState
+    label: str  # "todo", "in progress (2 of 5)", "done", "failing", "waiting for tensor"
+    written: int | None  # stubs written, of `regions`
+    regions: int | None
+    waiting_for: str | None
+    place: str | None  # a stub left, or the failing line
+
+
 class ModuleReport(TypedDict):
     name: str
     number: int
@@ -49,6 +63,7 @@ class ModuleReport(TypedDict):
     source_lines: int | None
     exported_lines: int | None
     duration: float | None  # export + check + test, last run, seconds
+    progress: ProgressReport | None  # in a student tree only
 
 
 class SuiteReport(TypedDict):
@@ -94,6 +109,13 @@ class Summary(TypedDict):
     not_built: int
 
 
+class ProgressSummary(TypedDict):
+    done: int
+    modules: int
+    next: str | None
+    line: str  # "5 of 15 done; next: dense"
+
+
 class Report(TypedDict):
     schema_version: Literal[1]
     generated: str
@@ -106,3 +128,4 @@ class Report(TypedDict):
     wheels: list[WheelReport]
     timings: list[TimingReport]
     mermaid: str
+    progress: ProgressSummary | None  # in a student tree only

@@ -22,7 +22,16 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from tasks.core import layout
 from tasks.core.layout import STAGES
-from tasks.reports.schema import CoverageReport, FailureReport, ModuleReport, StageReport, SuiteReport
+from tasks.reports.schema import (
+    CoverageReport,
+    FailureReport,
+    ModuleReport,
+    ProgressReport,
+    ProgressState,
+    ProgressSummary,
+    StageReport,
+    SuiteReport,
+)
 
 if TYPE_CHECKING:  # tasks.reports.picture is imported by the actions only
     from tasks.reports.picture import Status
@@ -193,10 +202,15 @@ def collect_modules(root: Path, entries: Sequence[Entry], details: bool = True,
             "source_lines": _lines(root / e.source) if details else None,
             "exported_lines": _lines(root / e.generated) if details and e.generated else None,
             "duration": round(sum(secs), 3) if secs else (test or {}).get("seconds"),
+            "progress": None,
         })
     from tasks.model.graph import closure
 
     graph = {e.name: e.depends for e in entries}
+    if layout.at(root, layout.STUDENT_RECORD).exists():
+        student = {e.name: (read_json(layout.at(root, layout.result("test", e.name))) or {}).get("student")
+                   for e in entries}
+        progress(out, graph, student)
     failed = {m["name"] for m in out if any(m[s]["status"] == "failed" for s in STAGES)}  # type: ignore[literal-required]
     for m in out:
         own = [m[s]["status"] for s in STAGES]  # type: ignore[literal-required]
@@ -273,3 +287,53 @@ def reason(m: ModuleReport) -> Reason:
             return Reason(step, st["place"], list(m["blocked_by"]), [])
     stale = [s for s in STAGES if m[s]["status"] == "stale"]  # type: ignore[literal-required]
     return Reason(None, None, list(m["blocked_by"]), stale)
+
+
+def _own(m: ModuleReport, result: dict[str, Any] | None) -> ProgressReport:
+    """A module's progress from its own stages and the note its test run left (tasks.steps.testing)."""
+    failed = next((m[s] for s in STAGES if m[s]["status"] == "failed"), None)  # type: ignore[literal-required]
+    if failed is not None:
+        return {"state": "failing", "label": "failing", "written": None, "regions": None, "waiting_for": None,
+                "place": failed["place"]}
+    if isinstance(result, dict) and m["test"]["status"] == "passed":
+        state: ProgressState = "in progress" if result.get("state") == "in progress" else \
+            "waiting" if result.get("state") == "waiting" else "todo"
+        written, regions = result.get("written"), result.get("regions")
+        label = f"in progress ({written} of {regions})" if state == "in progress" else state
+        return {"state": state, "label": label, "written": written, "regions": regions,
+                "waiting_for": result.get("waiting_for"), "place": result.get("place")}
+    done = all(m[s]["status"] == "passed" for s in STAGES)  # type: ignore[literal-required]
+    return {"state": "done" if done else "todo", "label": "done" if done else "todo", "written": None,
+            "regions": None, "waiting_for": None, "place": None}
+
+
+def progress(modules: list[ModuleReport], graph: dict[str, tuple[str, ...]],
+             notes: dict[str, dict[str, Any] | None]) -> None:
+    """The one decision of each module's progress in a student tree: todo, in progress (k of n), done,
+    failing, or waiting for the first module it needs (in course order) that is not done."""
+    from tasks.model.graph import closure
+
+    order = [m["name"] for m in modules]
+    states: dict[str, ProgressReport] = {}
+    for m in modules:  # course order: a module's dependencies are decided before it
+        own = _own(m, notes.get(m["name"]))
+        needs = closure(graph, graph[m["name"]])
+        waiting = next((n for n in order if n in needs and states.get(n, own)["state"] != "done"), None)
+        if waiting is not None and own["state"] != "failing":
+            own = {**own, "state": "waiting", "label": f"waiting for {waiting}", "waiting_for": waiting}
+        elif own["state"] == "waiting":  # the note is older than the dependency's progress
+            own = {**own, "state": "todo", "label": "todo", "waiting_for": None}
+        states[m["name"]] = own
+        m["progress"] = own
+
+
+def progress_summary(modules: Sequence[ModuleReport]) -> ProgressSummary | None:
+    """"5 of 15 done; next: dense" (None outside a student tree)."""
+    states = [(m["name"], p["state"]) for m in modules if (p := m["progress"]) is not None]
+    if not states:
+        return None
+    done = sum(s == "done" for _, s in states)
+    nxt = next((n for n, s in states if s not in ("done", "waiting")), None)
+    line = f"{done} of {len(states)} done" + (f"; next: {nxt}" if nxt else "; the course is complete"
+                                              if done == len(states) else "")
+    return {"done": done, "modules": len(states), "next": nxt, "line": line}

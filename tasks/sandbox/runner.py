@@ -179,7 +179,8 @@ def _coverage(cov: Any, path: str) -> dict[str, Any]:
         return {"percent": 0.0, "statements": 0, "missing": []}
     total = len(statements)
     percent = 100.0 * (total - len(missing)) / total if total else 100.0
-    return {"percent": round(percent, 2), "statements": total, "missing": list(missing)}
+    executed = sorted(set(statements) - set(missing))  # what `doit student` proves its regions reached by
+    return {"percent": round(percent, 2), "statements": total, "missing": list(missing), "executed": executed}
 
 
 def main(argv: list[str] | None = None) -> int:

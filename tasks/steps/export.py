@@ -18,6 +18,7 @@ from typing import Any
 
 from tasks.core import atomic, layout, output
 from tasks.core.errors import SourceError, join
+from tasks.steps.regions import is_marker_line, solution_regions
 from tasks.steps.sources import Cell, check_code, check_directives, check_imports, decode, scan
 from tasks.tools import nbdev
 
@@ -99,17 +100,33 @@ def _line_map(rendered: str, nb_data: dict[str, Any], cells: list[Cell]) -> list
     nbdev strips the cell's leading directive and blank lines and writes the rest
     verbatim after a '# %% <path> #<id>' header.
     """
-    starts: dict[str, int] = {}
+    kept: dict[str, list[int]] = {}  # cell id -> the source line of each line nbdev writes
     nb_cells = nb_data["cells"]
     if len(nb_cells) == len(cells):
         for nbc, cell in zip(nb_cells, cells, strict=True):
-            starts[nbc["id"]] = cell.code()[0]
+            first, code = cell.code()
+            kept[nbc["id"]] = [first + n for n, t in enumerate(code.split("\n")) if not is_marker_line(t)]
     pairs: list[list[int]] = []
     for i, text in enumerate(rendered.split("\n"), start=1):
         m = HEADER.match(text)
-        if m and m.group("id") in starts:
-            pairs.append([i + 1, starts[m.group("id")]])
+        if m and m.group("id") in kept:
+            lines = kept[m.group("id")]
+            # a new pair wherever a dropped marker line makes the source skip ahead
+            pairs += [[i + 1 + k, src] for k, src in enumerate(lines) if k == 0 or src != lines[k - 1] + 1]
     return pairs
+
+
+def drop_markers(nb_data: dict[str, Any], cells: list[Cell]) -> None:
+    """Remove solution marker lines from the exported cells: they never reach the package."""
+    if len(nb_data["cells"]) != len(cells):
+        return
+    for nbc, cell in zip(nb_data["cells"], cells, strict=True):
+        if not cell.exported:
+            continue
+        src = "".join(nbc["source"]) if isinstance(nbc["source"], list) else nbc["source"]
+        lines = src.split("\n")
+        if any(is_marker_line(t) for t in lines):
+            nbc["source"] = "\n".join(t for t in lines if not is_marker_line(t))
 
 
 def validate(job: ExportJob, text: str) -> list[Cell]:
@@ -121,8 +138,13 @@ def validate(job: ExportJob, text: str) -> list[Cell]:
     code_problems, imports = check_code(cells, rel, job.package)
     problems += code_problems
     problems += check_imports(imports, rel, job.name, job.package, job.depends, job.targets)
-    if problems:
-        raise SourceError(join(problems))
+    message = join(problems)
+    try:
+        solution_regions(cells, rel)
+    except SourceError as exc:  # misplaced markers, listed after the other problems
+        message = f"{message}\n{exc}" if message else str(exc)
+    if message:
+        raise SourceError(message)
     return cells
 
 
@@ -180,6 +202,7 @@ def export(job: ExportJob) -> dict[str, Any]:
                     f"{aside.relative_to(root)}. Edit {job.source} instead: the file is regenerated from it.")
         job.output.unlink()
     nb_data = _notebook(text, job.source.endswith(".ipynb"))
+    drop_markers(nb_data, cells)
     rendered = nbdev.render(nb_data, root / job.source, job.target, root / job.lib)
     data = rendered.encode("utf-8")
     lines = _line_map(rendered, nb_data, cells)

@@ -17,6 +17,7 @@ from tasks.core.places import place
 from tasks.sandbox.spawn import run_child
 from tasks.steps.checks import map_frames
 from tasks.steps.export import source_line
+from tasks.steps.regions import STUB_SAYS, unwritten
 
 Kind = Literal["test", "integration", "system"]
 
@@ -35,6 +36,9 @@ class TestJob:
     timeout: float
     cover: str | None = None  # generated file whose coverage is measured
     floor: float | None = None  # minimum coverage, percent
+    # in a student tree: (module, source, shipped stub lines) of each module the tests reach;
+    # while any stub is left the tests are not run against it (the module is todo or waiting)
+    pending: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
 
     @property
     def result_file(self) -> Path:
@@ -65,6 +69,9 @@ def _summary(job: TestJob, result: dict[str, Any]) -> str:
         message = crash[2].splitlines()[0] if len(crash) > 2 and crash[2] else "failed"
         where = places[-1].split(": in ")[0] if places else \
             f"{crash[0]}:{crash[1]}" if len(crash) > 1 and crash[0] else failure["test"]
+        if _is_stub(message):  # a stub a test reached: "not written yet" at its line, no traceback
+            lines.append(f"{where}: {failure['test']}: {message.split('NotImplementedError: ', 1)[-1]}")
+            continue
         lines.append(f"{where}: {failure['test']}: {message}")
         lines.extend(f"    {p}" for p in places[:-1][-3:])
     more = len(result.get("failures", [])) - 5
@@ -80,10 +87,40 @@ def _missing(coverage: dict[str, Any]) -> str:
     return f"source lines {coverage.get('missing_source', [])[:10]}"
 
 
+def not_written(job: TestJob) -> dict[str, Any] | None:
+    """In a student tree: why the tests are not run yet (own stubs left, or a module they need), or None."""
+    root = Path(job.root)
+    for name, source, stubs in job.pending:
+        left, line = unwritten(root, source, stubs)
+        if not left:
+            continue
+        if job.kind == "test" and name == job.name:
+            written = len(stubs) - left
+            return {"state": "todo" if not written else "in progress", "written": written, "regions": len(stubs),
+                    "place": f"{source}:{line}"}
+        return {"state": "waiting", "waiting_for": name, "place": f"{source}:{line}"}
+    return None
+
+
+def _is_stub(message: str) -> bool:
+    return "NotImplementedError" in message and STUB_SAYS in message
+
+
+def _only_stubs(result: dict[str, Any]) -> bool:
+    crashes = [(f.get("crash") or [None, None, ""])[2] or "" for f in result.get("failures", [])]
+    return bool(crashes) and all(_is_stub(c.splitlines()[0] if c else "") for c in crashes)
+
+
 def run_tests(job: TestJob) -> dict[str, Any]:
     """Run the job's test files; raise CheckError with the failures mapped to source lines."""
     root = Path(job.root)
     label = f"{job.kind}:{job.name}"
+    student = not_written(job)
+    if student is not None:  # todo and waiting are not failures: nothing is run against a stub
+        note = {"status": "passed", "passed": 0, "failed": 0, "errors": 0, "skipped": 0, "student": student,
+                "note": f"not run: {student['state']}"}
+        atomic.write_text(job.result_file, json.dumps(note, indent=1))
+        return {"student": student["state"]}
     if not job.files:
         result: dict[str, Any] = {"status": "passed", "passed": 0, "failed": 0, "errors": 0, "skipped": 0,
                                   "note": "no tests declared"}
@@ -112,8 +149,9 @@ def run_tests(job: TestJob) -> dict[str, Any]:
         message = f"{job.files[0]}:1: {label}: no tests collected; name test functions 'test_*'"
     elif result["exit_code"] != 0:
         total = result["passed"] + result["failed"] + result["errors"]
-        message = (f"{label}: {result['failed'] + result['errors']} of {total} tests failed\n{_summary(job, result)}\n"
-                   f"--- pytest output (trimmed) ---\n{outcome.output}")
+        message = f"{label}: {result['failed'] + result['errors']} of {total} tests failed\n{_summary(job, result)}"
+        if not _only_stubs(result):
+            message += f"\n--- pytest output (trimmed) ---\n{outcome.output}"
     elif job.floor is not None and result.get("coverage", {}).get("percent", 100.0) < job.floor:
         percent = result["coverage"]["percent"]
         message = (f"{job.files[0]}:1: {label}: coverage of {job.cover} is {percent:.1f}%, "

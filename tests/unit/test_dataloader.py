@@ -223,6 +223,7 @@ def test_train_test_split_partitions_and_keeps_pairs() -> None:
     assert not np.array_equal(train_test_split(X, y, seed=1)[3], yte)
 
 
+### BEGIN HIDDEN TESTS
 @pytest.mark.parametrize(
     ("X", "y", "frac", "match"),
     [
@@ -235,3 +236,4 @@ def test_train_test_split_partitions_and_keeps_pairs() -> None:
 def test_train_test_split_errors(X: np.ndarray, y: np.ndarray, frac: float, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         train_test_split(X, y, test_fraction=frac)
+### END HIDDEN TESTS

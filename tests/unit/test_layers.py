@@ -316,5 +316,7 @@ def test_dropout_follows_parent_mode():
     assert np.array_equal(net(x).numpy(), x.numpy())
 
 
+### BEGIN HIDDEN TESTS
 def test_dropout_empty_batch():
     assert Dropout(0.5)(Tensor(np.zeros((0, 3), dtype=np.float32))).shape == (0, 3)
+### END HIDDEN TESTS

@@ -484,9 +484,11 @@ def test_check_errors(current, kwargs, match) -> None:
         mon.check(current, **kwargs)
 
 
+### BEGIN HIDDEN TESTS
 def test_npz_written_by_save_model_has_no_pickled_members(tmp_path) -> None:
     path = save_model(_cnn(0), tmp_path / "cnn.npz")
     with zipfile.ZipFile(path) as archive:
         for info in archive.infolist():
             header = archive.read(info.filename)[:128]
             assert header.startswith(b"\x93NUMPY") and b"'O'" not in header and b"|O" not in header
+### END HIDDEN TESTS

@@ -415,6 +415,8 @@ def test_module_wrappers_call_static_methods(monkeypatch):
     assert stack([Tensor([1.0])], axis=0) == "patched" and calls == [0]
 
 
+### BEGIN HIDDEN TESTS
 def test_public_names():
     assert set(tensor_module.__all__) == {"Tensor", "zeros", "ones", "randn", "arange", "tensor", "concatenate",
                                           "stack", "where"}
+### END HIDDEN TESTS
