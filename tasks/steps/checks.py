@@ -16,6 +16,7 @@ from typing import Any
 
 from tasks.core import atomic, layout
 from tasks.core.errors import CheckError
+from tasks.core.places import place
 from tasks.model.fields import Limits
 from tasks.sandbox.spawn import run_child
 from tasks.steps.export import source_place
@@ -98,14 +99,14 @@ def describe(job: CheckJob, outcome_result: dict[str, Any] | None, timed_out: bo
     """The error message for a failed import, or None if the import was clean."""
     root = Path(job.root)
     if timed_out:
-        return (f"{job.source}:1: importing {job.target} did not finish within {job.timeout:g} s "
+        return (f"{place(job.source, 1, root=root)}: importing {job.target} did not finish within {job.timeout:g} s "
                 "(an endless loop or a long computation at import time?); the process was killed. "
                 "Move long-running code into a cell without '#| export'.")
     if outcome_result is None:
-        return f"{job.source}:1: importing {job.target} crashed the interpreter:\n{output}"
+        return f"{place(job.source, 1, root=root)}: importing {job.target} crashed the interpreter:\n{output}"
     status = outcome_result["status"]
     places = map_frames(root, outcome_result.get("frames", []), job.records)
-    where = _first_place(places, f"{job.source}:1")
+    where = _first_place(places, place(job.source, 1, root=root))
     trace = "\n".join(f"    {p}" for p in places)
     if status == "error":
         return (f"{where}: importing {job.target} raised {outcome_result['error']}\n"

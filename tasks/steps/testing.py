@@ -16,7 +16,7 @@ from tasks.core.errors import CheckError
 from tasks.model.fields import Limits
 from tasks.sandbox.spawn import run_child
 from tasks.steps.checks import foreign, map_frames
-from tasks.steps.export import source_line
+from tasks.steps.export import source_line, source_place
 from tasks.steps.regions import STUB_SAYS, unwritten
 
 Kind = Literal["test", "integration", "system", "smoke"]
@@ -54,8 +54,10 @@ def _map_coverage(job: TestJob, coverage: dict[str, Any]) -> dict[str, Any]:
         record = json.loads((Path(job.root) / job.records[job.cover]).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return coverage
-    mapped = [source_line(record, n) for n in coverage.get("missing", [])]
-    return {**coverage, "source": record.get("source"), "missing_source": [n for n in mapped if n is not None]}
+    mapped = [n for n in (source_line(record, n) for n in coverage.get("missing", [])) if n is not None]
+    return {**coverage, "source": record.get("source"), "missing_source": mapped,
+            # where each missing line is, as messages print it (cell and line for a notebook source)
+            "missing_places": [p for p in (source_place(record, n) for n in coverage.get("missing", [])) if p]}
 
 
 def _summary(job: TestJob, result: dict[str, Any]) -> str:
@@ -82,6 +84,13 @@ def _summary(job: TestJob, result: dict[str, Any]) -> str:
     if more > 0:
         lines.append(f"... and {more} more")
     return "\n".join(lines)
+
+
+def _missing(coverage: dict[str, Any]) -> str:
+    """The uncovered source lines: 'source lines [3, 4]', or their cells for a notebook source."""
+    if str(coverage.get("source", "")).endswith(".ipynb"):
+        return ", ".join(coverage.get("missing_places", [])[:10])
+    return f"source lines {coverage.get('missing_source', [])[:10]}"
 
 
 def not_written(job: TestJob) -> dict[str, Any] | None:
@@ -156,7 +165,7 @@ def run_tests(job: TestJob) -> dict[str, Any]:
         percent = result["coverage"]["percent"]
         message = (f"{job.files[0]}:1: {label}: coverage of {job.cover} is {percent:.1f}%, "
                    f"{job.floor - percent:.1f} points below the floor of {job.floor:g}% set in modules.yaml; "
-                   f"add tests for source lines {result['coverage'].get('missing_source', [])[:10]}")
+                   f"add tests for {_missing(result['coverage'])}")
     if outcome.tampered:  # student code changed or deleted course files: restored, and it fails the task
         tampered = "\n".join(f"  {t}" for t in outcome.tampered)
         message = (f"{job.files[0]}:1: {label}: the tests changed course files; each was restored:\n{tampered}"
