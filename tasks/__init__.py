@@ -22,9 +22,12 @@ Layers, lowest first; a module imports only from its own layer or lower ones
             verdict, worker (trusted side) -> executors (pool, Dask), gradebook
   plan/     task creators: pipeline, release, student, reports, grade, with actions (the lazy action
             helper); Plan bundles them for dodo.py
+  watch/    `doit watch`, a doit command plugin: watchfiles -> reload the task list -> doit's
+            engine in-process; its reporter prints the edited module's verdict first
 
 Data flows one way: modules.yaml -> model.Manifest -> plan (task dicts with plain-data
 jobs) -> doit -> step actions -> files under build/ -> reports.status -> pages, console.
 """
 
-LAYERS = ("core", "tools", "model", "sandbox", "steps", "release", "student", "reports", "safety", "grade", "plan")
+LAYERS = ("core", "tools", "model", "sandbox", "steps", "release", "student", "reports", "safety", "grade", "plan",
+          "watch")

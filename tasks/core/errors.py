@@ -42,8 +42,9 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        where = f"{self.path}:{self.line}" + (f":{self.col}" if self.col else "")
-        return f"{where}: {self.message}"
+        from tasks.core.places import place  # an .ipynb line is shown as its cell and the line within it
+
+        return f"{place(self.path, self.line, self.col)}: {self.message}"
 
 
 def join(problems: list[Problem]) -> str:

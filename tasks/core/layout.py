@@ -20,6 +20,7 @@ MANIFEST_CACHE = f"{STATE}/manifest-yaml.marshal"
 TEST_IMPORTS = f"{STATE}/test-imports.json"
 STACKS = f"{STATE}/stacks"  # where a run that hangs was, dumped just before it is killed
 PASSED = f"{STATE}/passed"  # the content of each check/test/suite task's inputs at its last success
+SYNC_RECORDS = f"{STATE}/notebooks"  # each source/paired-notebook pair's digests at its last sync
 
 RESULTS = f"{BUILD}/results"
 TIMINGS = f"{RESULTS}/timings.json"  # written by the console reporter
@@ -28,6 +29,7 @@ SMOKE_RESULT = f"{RESULTS}/smoke/smoke.json"
 VERIFY_RESULT = f"{RESULTS}/verify.json"
 
 NOTEBOOKS = f"{BUILD}/notebooks"
+NOTEBOOK_ASIDE = f"{NOTEBOOKS}/aside"  # a notebook's version kept when it and its source both changed
 COVERAGE = f"{BUILD}/coverage"
 REPORTS = f"{BUILD}/reports"
 API = f"{BUILD}/api"
@@ -76,9 +78,17 @@ def coverage_data(name: str) -> str:
     return f"{COVERAGE}/{name}.coverage"
 
 
-def notebook(source: str, name: str) -> str:
-    """The student notebook of a module, named after the module: names are unique, source folders need not be."""
-    return f"{NOTEBOOKS}/{name}.ipynb"
+def paired_notebook(source: str) -> str:
+    """The notebook paired with a percent source: beside it, same name (not under build/: students edit it)."""
+    return PurePosixPath(source).with_suffix(".ipynb").as_posix()
+
+
+def sync_record(name: str) -> str:
+    return f"{SYNC_RECORDS}/{name}.json"
+
+
+def notebook_aside(name: str, stamp: str) -> str:
+    return f"{NOTEBOOK_ASIDE}/{name}.{stamp}.ipynb"
 
 
 def report_file(name: str) -> str:

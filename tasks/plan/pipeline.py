@@ -31,7 +31,8 @@ TaskDict = dict[str, Any]
 # the action of each step; the step's code version is derived from the same name
 EXPORT = "tasks.steps.export:export"
 EXPORT_INTACT = "tasks.steps.export:intact"
-NOTEBOOK = "tasks.steps.notebooks:write_notebook"
+NOTEBOOK = "tasks.steps.notebooks:sync"
+NOTEBOOK_SYNCED = "tasks.steps.notebooks:synced"
 CHECK = "tasks.steps.checks:check_import"
 TEST = "tasks.steps.testing:run_tests"
 INIT = "tasks.steps.assemble:assemble"
@@ -176,22 +177,31 @@ class Pipeline:
                 "doc": f"export {m.source} -> {self.generated(m.name)}",
                 "actions": [action(EXPORT, job)],
                 "file_dep": [m.source],
+                "task_dep": [layout.task("notebooks", m.name)],  # a notebook edit reaches the source first
                 "targets": [self.generated(m.name)],
                 "uptodate": [self._entry(m, EXPORT, deps=job.depends, requires=job.requires), action(EXPORT_INTACT, job)],
                 "clean": True,
             }
 
     def task_notebooks(self) -> Iterator[TaskDict]:
-        """source -> student notebook under build/notebooks/"""
+        """source <-> its paired notebook beside it (jupytext pairing; an edit in either reaches the other)"""
+        from tasks.steps.notebooks import NotebookJob
+
         for m in self.manifest.modules:
-            dest = layout.notebook(m.source, m.name)
+            if m.source.endswith(".ipynb"):  # the source is the notebook: nothing to pair
+                yield {"name": m.name, "doc": f"{m.source} is itself the notebook", "actions": None}
+                continue
+            job = NotebookJob(root=str(self.root), name=m.name, source=m.source,
+                              notebook=layout.paired_notebook(m.source))
             yield {
                 "name": m.name,
-                "doc": f"{m.source} -> {dest}",
-                "actions": [action(NOTEBOOK, str(self.root), m.source, dest)],
+                "doc": f"{m.source} <-> {job.notebook}",
+                "actions": [action(NOTEBOOK, job)],
                 "file_dep": [m.source],
-                "targets": [dest],
-                "uptodate": [self._entry(m, NOTEBOOK)],
+                # the notebook may not exist yet (doit refuses a missing file_dep): its digest is checked here
+                "uptodate": [self._entry(m, NOTEBOOK), action(NOTEBOOK_SYNCED, job)],
+                # only the sync record: `doit clean` must never delete a student's notebook
+                "targets": [layout.sync_record(m.name)],
                 "clean": True,
             }
 

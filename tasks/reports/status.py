@@ -36,7 +36,8 @@ from tasks.reports.schema import (
 if TYPE_CHECKING:  # tasks.reports.picture is imported by the actions only
     from tasks.reports.picture import Status
 
-PLACE = re.compile(r"^\s*(?P<path>[\w.\-/]+\.(?:py|ipynb|yaml|toml)):(?P<line>\d+)\b", re.MULTILINE)
+# a notebook source's place names the cell (tasks.core.places): 'lesson.ipynb:cell 7:3'
+PLACE = re.compile(r"^\s*(?P<path>[\w.\-/]+\.(?:py|ipynb|yaml|toml)):(?P<line>(?:cell \d+:)?\d+)\b", re.MULTILINE)
 
 
 @dataclass(frozen=True)

@@ -73,3 +73,10 @@ def install_guards(root: Path, dep_file: str) -> None:
         recovery.sweep(build)
     except BuildError as exc:
         raise InvalidDodoFile(str(exc)) from None
+
+
+def release_lock(root: Path) -> None:
+    """Give up the tree lock this process took for `root` (`doit watch`, between two runs)."""
+    lock = _locks.pop(root, None)
+    if lock is not None:
+        lock.release()

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from tasks.core.errors import Problem, SourceError
+from tasks.core.places import cell_lines
 from tasks.core.text import BadEncoding, closest, closest_dotted, parents, utf8
 
 CellKind = Literal["code", "markdown", "raw"]
@@ -134,10 +135,8 @@ def _cells_from_ipynb(text: str, path: str) -> list[Cell]:
         raise SourceError(f"{path}:1: not a valid notebook ({exc}); re-save it from Jupyter") from None
     cells: list[Cell] = []
     for i, c in enumerate(raw_cells):
-        src = c.get("source", "")
-        body = "".join(src) if isinstance(src, list) else str(src)
         kind = c.get("cell_type", "code")
-        cells.append(Cell(kind if kind in ("code", "markdown", "raw") else "raw", i + 1, 1, tuple(body.split("\n")),
+        cells.append(Cell(kind if kind in ("code", "markdown", "raw") else "raw", i + 1, 1, cell_lines(c),
                           number=i + 1, in_notebook=True, meta=_nb_meta(c)))
     return cells
 

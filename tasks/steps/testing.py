@@ -18,7 +18,7 @@ from tasks.model.fields import Limits
 from tasks.sandbox import warm
 from tasks.sandbox.spawn import run_child
 from tasks.steps.checks import blame, dump_after, foreign, map_frames, read_stack, record_sources
-from tasks.steps.export import source_line
+from tasks.steps.export import source_line, source_place
 from tasks.steps.regions import STUB_SAYS, unwritten
 
 Kind = Literal["test", "integration", "system", "smoke"]
@@ -56,8 +56,10 @@ def _map_coverage(job: TestJob, coverage: dict[str, Any]) -> dict[str, Any]:
         record = json.loads((Path(job.root) / job.records[job.cover]).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return coverage
-    mapped = [source_line(record, n) for n in coverage.get("missing", [])]
-    return {**coverage, "source": record.get("source"), "missing_source": [n for n in mapped if n is not None]}
+    mapped = [n for n in (source_line(record, n) for n in coverage.get("missing", [])) if n is not None]
+    return {**coverage, "source": record.get("source"), "missing_source": mapped,
+            # where each missing line is, as messages print it (cell and line for a notebook source)
+            "missing_places": [p for p in (source_place(record, n) for n in coverage.get("missing", [])) if p]}
 
 
 # a test file that does not compile: pytest shows the compiler's place as 'E     File "...", line N'
@@ -123,6 +125,13 @@ def _hung(job: TestJob, frames: list[list[Any]]) -> str | None:
             f"{job.timeout:g} s; it was running this line when it was stopped (an endless loop?), and the process "
             "group was killed. Raise 'timeout' in modules.yaml if it is just slow.\n"
             f"  stack (most recent call last, source lines):\n{trace}")
+
+
+def _missing(coverage: dict[str, Any]) -> str:
+    """The uncovered source lines: 'source lines [3, 4]', or their cells for a notebook source."""
+    if str(coverage.get("source", "")).endswith(".ipynb"):
+        return ", ".join(coverage.get("missing_places", [])[:10])
+    return f"source lines {coverage.get('missing_source', [])[:10]}"
 
 
 def not_written(job: TestJob) -> dict[str, Any] | None:
@@ -202,7 +211,7 @@ def run_tests(job: TestJob) -> dict[str, Any]:
         percent = result["coverage"]["percent"]
         message = (f"{job.files[0]}:1: {label}: coverage of {job.cover} is {percent:.1f}%, "
                    f"{job.floor - percent:.1f} points below the floor of {job.floor:g}% set in modules.yaml; "
-                   f"add tests for source lines {result['coverage'].get('missing_source', [])[:10]}")
+                   f"add tests for {_missing(result['coverage'])}")
     if outcome.tampered:  # student code changed or deleted course files: restored, and it fails the task
         tampered = "\n".join(f"  {t}" for t in outcome.tampered)
         message = (f"{job.files[0]}:1: {label}: the tests changed course files; each was restored:\n{tampered}"

@@ -74,7 +74,7 @@ def test_quick_mode_runs_and_writes_json_with_the_expected_task_counts(tmp_path:
     full = 4 * 6 + 1 + 2 + 1  # export/notebooks/check/test per module, init, 2 integration, 1 system
     assert counts["cold build (doit -n J, empty build/)"] == ([full], full)
     assert counts["doit -n J -a (everything forced)"] == ([full], full)
-    assert counts["cold export (doit -n J export, empty build/)"] == ([6], 6)
+    assert counts["cold export (doit -n J export, empty build/)"] == ([12], 12)  # each export syncs its notebook first
     assert counts["no-op doit"] == ([0], 0)
     assert counts["prose edit, leaf (m0005)"] == ([2], 2)
     assert counts["code edit, root (m0000; doit -n J)"][0] == [counts["code edit, root (m0000; doit -n J)"][1]]

@@ -35,7 +35,9 @@ def gen(module: str) -> str:
 
 
 def notebook(module: str) -> str:
-    return f"build/notebooks/{module}.ipynb"  # issue 14: named after the module, unique in any layout
+    """The paired notebook beside a source (tasks.steps.notebooks)."""
+    n = {"core": 1, "ops": 2, "model": 3, "leaf": 4}[module]
+    return f"modules/0{n}_{module}/{module}.ipynb"
 
 
 Edit = Callable[[Course], None]
@@ -268,7 +270,7 @@ def run_doit(course: Course, *args: str) -> int:
 
 
 def generated(root: Path) -> dict[str, bytes]:
-    files = [*(root / "build" / "lib").rglob("*"), *(root / "build" / "notebooks").rglob("*")]
+    files = [*(root / "build" / "lib").rglob("*"), *(root / "modules").rglob("*.ipynb")]
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in files
             if p.is_file() and "__pycache__" not in p.parts}
 

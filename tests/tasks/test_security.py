@@ -212,7 +212,10 @@ def test_a_build_writes_only_under_build(_built_template: Path) -> None:
     def files(root: Path) -> set[str]:
         return {p.relative_to(root).as_posix() for p in root.rglob("*")
                 if p.is_file() and p.relative_to(root).parts[0] != "build"}
-    assert files(_built_template) == files(fixture) | {"dodo.py"}
+    # and the paired notebooks beside the sources (students edit them; /modules/*/*.ipynb is gitignored)
+    paired = {p.relative_to(fixture).with_suffix(".ipynb").as_posix() for p in (fixture / "modules").rglob("*.py")}
+    assert files(_built_template) == files(fixture) | {"dodo.py"} | paired
+    assert "/modules/*/*.ipynb" in (REPO / ".gitignore").read_text(encoding="utf-8").splitlines()
     assert not (REPO / "tests/tasks/fixtures/course/build").exists()
 
 
