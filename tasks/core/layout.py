@@ -18,6 +18,8 @@ STATE = f"{BUILD}/state"
 EXPORT_RECORDS = f"{STATE}/exports"  # what each export wrote: digest and line map
 MANIFEST_CACHE = f"{STATE}/manifest-yaml.marshal"
 TEST_IMPORTS = f"{STATE}/test-imports.json"
+STACKS = f"{STATE}/stacks"  # where a run that hangs was, dumped just before it is killed
+PASSED = f"{STATE}/passed"  # the content of each check/test/suite task's inputs at its last success
 SYNC_RECORDS = f"{STATE}/notebooks"  # each source/paired-notebook pair's digests at its last sync
 
 RESULTS = f"{BUILD}/results"
@@ -60,6 +62,16 @@ def export_record(name: str) -> str:
 def result(kind: str, name: str) -> str:
     """The JSON result of a check, test, integration or system run."""
     return f"{RESULTS}/{kind}/{name}.json"
+
+
+def stack_dump(kind: str, name: str) -> str:
+    return f"{STACKS}/{kind}-{name}.txt"
+
+
+def passed_record(task_name: str) -> str:
+    """The inputs' digests of a task at its last success (tasks.tools.doitstate)."""
+    step, sub = split(task_name)
+    return f"{PASSED}/{step}/{sub or step}.json"
 
 
 def coverage_data(name: str) -> str:

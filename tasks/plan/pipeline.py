@@ -58,6 +58,7 @@ class Pipeline:
         self._stubs: tuple[str, ...] | None = None
         self._scan: ImportScan | None = None
         self._discovered: list[Suite] | None = None
+        self._built_on: dict[str, list[str]] | None = None
         self._requires: tuple[str, ...] | None | bool = False  # False: not read yet
         # a student tree (made by `doit student`): each module's shipped stub lines
         self.student: dict[str, tuple[str, ...]] = _student_stubs(root)
@@ -95,6 +96,16 @@ class Pipeline:
         """Names and their transitive dependencies, in course order."""
         reach = closure(self.graph, names)
         return sorted((n for n in reach if n in self._position), key=self._position.__getitem__)
+
+    def dependants(self) -> dict[str, list[str]]:
+        """Each module -> the modules built on it, transitively, in course order."""
+        if self._built_on is None:
+            built_on: dict[str, list[str]] = {m.name: [] for m in self.manifest.modules}
+            for m in self.manifest.modules:  # course order: a module's dependencies come before it
+                for d in self.closure(list(m.depends)):
+                    built_on[d].append(m.name)
+            self._built_on = built_on
+        return self._built_on
 
     def stubs(self) -> tuple[str, ...]:
         if self._stubs is None:
@@ -136,6 +147,12 @@ class Pipeline:
             found += list(self.modules) if whole else modules
         return found
 
+    def _passed(self, *result: str) -> Any:
+        """A fixed failure whose inputs equal those of the last success re-runs nothing (tasks.tools.doitstate)."""
+        from tasks.tools.doitstate import PassedRecord
+
+        return PassedRecord(str(self.root), keep=result)
+
     def pending(self, reach: list[str]) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
         """In a student tree, the modules in `reach` with stubs shipped (their tests wait for them)."""
         return tuple((n, self.modules[n].source, self.student[n]) for n in reach if self.student.get(n))
@@ -152,7 +169,8 @@ class Pipeline:
             job = ExportJob(
                 root=str(self.root), name=m.name, source=m.source, target=m.target, lib=self.manifest.lib,
                 package=self.manifest.package, depends={d: self.modules[d].target for d in m.depends},
-                targets=self.targets, requires=self.requires(),
+                targets=self.targets, requires=self.requires(), sources={d: self.modules[d].source for d in m.depends},
+                dependants={d: self.modules[d].source for d in self.dependants()[m.name]},
             )
             yield {
                 "name": m.name,
@@ -201,10 +219,11 @@ class Pipeline:
                 "doc": f"import {m.target} in a fresh process",
                 "actions": [action(CHECK, job)],
                 "file_dep": [self.generated(n) for n in reach],
-                # a dependency that does not import on its own fails here too: check it first
-                "task_dep": [layout.task("check", d) for d in m.depends],
+                # a dependency that fails (even one test) blocks this module: one line, not a second failure
+                # that points into the dependency, and no second timeout of the same endless loop
+                "task_dep": [layout.task("validate", d) for d in m.depends],
                 "targets": [layout.result("check", m.name)],
-                "uptodate": [self._entry(m, CHECK, reach=reach)],
+                "uptodate": [self._passed(layout.result("check", m.name)), self._entry(m, CHECK, reach=reach)],
                 "clean": True,
             }
 
@@ -228,7 +247,7 @@ class Pipeline:
                 "file_dep": [*m.tests, *test_inputs(self.root, m.tests), *(self.generated(n) for n in reach)],
                 "task_dep": [layout.task("check", m.name)],
                 "targets": [layout.result("test", m.name)],
-                "uptodate": [self._entry(m, TEST, reach=reach, pytest=settings)],
+                "uptodate": [self._passed(layout.result("test", m.name)), self._entry(m, TEST, reach=reach, pytest=settings)],
                 "clean": True,
             }
         self.scan().save()
@@ -270,7 +289,7 @@ class Pipeline:
             # only modules that import cleanly are assembled into the package
             "task_dep": [layout.task("check", m.name) for m in self.manifest.modules],
             "targets": [*job.init_files(), *job.extra_files()],
-            "uptodate": [config_changed({"modules": [list(t) for t in job.modules], "code": version(INIT),
+            "uptodate": [self._passed(), config_changed({"modules": [list(t) for t in job.modules], "code": version(INIT),
                                          "public": {k: list(v) if isinstance(v, tuple) else v for k, v in
                                                     (job.public or {}).items()}, "files": [list(f) for f in job.files]})],
             "clean": True,
@@ -311,7 +330,8 @@ class Pipeline:
                 "file_dep": files,
                 "task_dep": task_dep,
                 "targets": [layout.result(suite.kind, suite.name)],
-                "uptodate": [config_changed({"reach": reach, "code": version(TEST), "pytest": settings})],
+                "uptodate": [self._passed(layout.result(suite.kind, suite.name)),
+                             config_changed({"reach": reach, "code": version(TEST), "pytest": settings})],
                 "clean": True,
             }
 

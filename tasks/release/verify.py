@@ -130,4 +130,4 @@ def verify(job: VerifyJob, wheel: str | None = None) -> dict[str, Any]:
 
         console.emit("note", f"verify: {whl.name} installs and `import {job.package}` works; there were no smoke "
                              f"tests to run ({job.smoke}/ has no test_*.py)")
-    return {"passed": result["passed"]}
+    return {"passed": result["passed"], "wheel": whl.relative_to(root).as_posix()}

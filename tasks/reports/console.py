@@ -40,7 +40,9 @@ class StatusReporter(ConsoleReporter):  # type: ignore[misc]
         self.modules: list[tuple[str, str, tuple[str, ...]]] = []  # (name, source, depends) in course order
         self.touched_pipeline = False
         self.fresh: set[str] = set()  # tasks this run found up to date or ran successfully
-        self.first: tuple[str, str | None, str] | None = None  # (task, place, hint)
+        self.first: tuple[str, str | None, str, str] | None = None  # (task, place, what, hint)
+        self.failed_at: dict[str, str] = {}  # module (or task) that failed this run -> its place
+        self.blocked_by: dict[str, str] = {}  # module (or task) blocked this run -> the failure upstream
 
     # -- helpers ---------------------------------------------------------------------------------
     def paint(self, text: str, code: str) -> str:
@@ -79,18 +81,51 @@ class StatusReporter(ConsoleReporter):  # type: ignore[misc]
         self._record(task, "passed")
         self.fresh.add(task.name)
         super().add_success(task)
+        step, module = split(task.name)
+        if step == "test" and self._source(module) is not None:
+            self.write(self.verdict(module, task))
+        elif step in ("wheel", "verify") and isinstance(task.result, dict):
+            self.write(_produced(step, task.result))
 
     def skip_uptodate(self, task: Any) -> None:
         self.fresh.add(task.name)
-        super().skip_uptodate(task)
+        if task.verbosity >= 2:  # `doit -v 2`; by default an up-to-date task says nothing
+            super().skip_uptodate(task)
+
+    def verdict(self, module: str, task: Any) -> str:
+        """The module's own one-line verdict, printed as soon as its unit tests pass."""
+        values = task.result if isinstance(task.result, dict) else {}
+        if values.get("student"):  # a student tree: todo, in progress, waiting (not a failure, not a pass)
+            return f"{self.paint('==', COLOUR['not built'])} {module}: {values['student']}\n"
+        passed, cover = values.get("passed"), values.get("coverage")
+        said = f"{passed} tests passed" if passed is not None else "tests passed"
+        said += f", coverage {cover:.1f}%" if isinstance(cover, (int, float)) else ""
+        return f"{self.paint('==', COLOUR['passed'])} {module} passed: exported, imports alone, {said}\n"
+
+    def _blocked(self, task: Any, deps: str) -> None:
+        """One line per blocked module: what it needs, and where that failed."""
+        step, module = split(task.name)
+        who = module if self._source(module) is not None else task.name
+        roots = []
+        for dep in deps.split():
+            dep_step, dep_module = split(dep)
+            key = dep_module if self._source(dep_module) is not None else dep
+            root = self.blocked_by.get(key, key)
+            if root not in roots:
+                roots.append(root)
+        if who in self.failed_at or who in self.blocked_by or (who == task.name and not task.actions):
+            return  # a group task (validate, integration) says nothing its members do not  # the module's own failure is already on screen, or it is already said to be blocked
+        self.blocked_by[who] = roots[0] if roots else deps
+        needs = ", ".join(f"{r} ({self.failed_at[r]})" if self.failed_at.get(r) else r for r in roots)
+        self.write(f"{self.paint('blocked:', COLOUR['blocked'])} {who} needs {needs}\n")
 
     def add_failure(self, task: Any, fail: Any) -> None:
         from doit.exceptions import UnmetDependency
 
         if isinstance(fail, UnmetDependency):
-            # doit's three lines per blocked task become one
+            # doit's three lines per blocked task become one per blocked module
             self._record(task, "blocked", f"not run: {fail.message} failed")
-            self.write(f"{self.paint('!!', COLOUR['blocked'])} {task.name}  not run: needs {fail.message}\n")
+            self._blocked(task, fail.message)
             return
         from tasks.reports.status import find_place, hint
 
@@ -101,11 +136,15 @@ class StatusReporter(ConsoleReporter):  # type: ignore[misc]
         place = find_place(full, source or "")
         advice = hint(task.name, full, source)
         self._record(task, "failed", full)
+        what = _what(full, place)
         if self.first is None:
-            self.first = (task.name, place, advice)
+            self.first = (task.name, place, what, advice)
+        self.failed_at.setdefault(module if source else task.name, place or "")
         who = f"module {module}" if source else (f"{step} {module}" if module else step)
         self.write(self.paint(f"FAILED {task.name}", COLOUR["failed"]) + f"  ({who})"
                    + (f"  at {self.paint(place, '1')}" if place else "") + "\n")
+        if what:
+            self.write(f"  {what}\n")
         self.write(f"  hint: {advice}\n")
         if message.strip():
             super().add_failure(task, fail)
@@ -121,9 +160,10 @@ class StatusReporter(ConsoleReporter):  # type: ignore[misc]
         if self.touched_pipeline and self.modules:
             self.write(self.table())
         if self.first:
-            task, place, advice = self.first
+            # the last screen says what failed, where, and what to do
+            task, place, what, advice = self.first
             self.write(self.paint("first failure:", COLOUR["failed"]) + f" {task}"
-                       + (f" at {place}" if place else "") + f"\n  {advice}\n")
+                       + (f" at {place}" if place else "") + (f"\n  {what}" if what else "") + f"\n  {advice}\n")
 
     # -- outputs ---------------------------------------------------------------------------------
     def _save_timings(self) -> None:
@@ -177,6 +217,27 @@ class StatusReporter(ConsoleReporter):  # type: ignore[misc]
         if summary:
             lines.append(summary["line"])
         return "\n".join(lines) + "\n"
+
+
+def _produced(step: str, values: dict[str, Any]) -> str:
+    """What `doit wheel` / `doit verify` made, said on success."""
+    if step == "wheel" and values.get("file"):
+        return f"wheel: {values['file']} ({values.get('size', 0):,} bytes, sha256 {values.get('sha256', '?')})\n"
+    if step == "verify" and "passed" in values:
+        return (f"verify: {values['passed']} smoke tests passed against {values.get('wheel', 'the wheel')} installed "
+                f"in a fresh virtual environment ({layout.VERIFY_VENV})\n")
+    return ""
+
+
+def _what(message: str, place: str | None, limit: int = 300) -> str:
+    """The line of a failure message that says what happened at `place` (else its first line)."""
+    lines = [ln.strip() for ln in message.splitlines() if ln.strip()]
+    lines = [ln for ln in lines if not ln.startswith(("TaskFailed", "TaskError", "Traceback", "CheckError",
+                                                     "SourceError", "tasks."))] or lines
+    chosen = next((ln for ln in lines if place and ln.startswith(f"{place}:")), lines[0] if lines else "")
+    if place and chosen.startswith(f"{place}: "):
+        chosen = chosen[len(place) + 2:]
+    return chosen if len(chosen) <= limit else chosen[:limit - 3] + "..."
 
 
 def _captured(task: Any) -> bool:

@@ -248,6 +248,10 @@ def collect_modules(root: Path, entries: Sequence[Entry], details: bool = True,
             m["status"] = "stale"
         elif "not built" in own:
             m["status"] = "not built"
+        if m["status"] == "blocked" or m["test"]["status"] not in ("passed", "failed"):
+            # counts from a run whose inputs have changed since are not this module's state
+            m["tests_passed"] = m["tests_failed"] = m["tests_skipped"] = None
+            m["coverage"] = None
     return out
 
 

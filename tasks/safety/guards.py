@@ -19,6 +19,7 @@ from tasks.core import layout, output
 from tasks.core.errors import BuildError
 from tasks.safety import interrupts, recovery
 from tasks.safety.lock import TreeLock, timeout_from_env
+from tasks.tools import doitstate
 from tasks.tools.doitcmd import current_command
 
 READ_ONLY = frozenset({"list", "info", "help", "dumpdb", "tabcompletion"})
@@ -59,6 +60,8 @@ def install_guards(root: Path, dep_file: str) -> None:
         lock = _locks.get(root) or TreeLock(root)
         lock.acquire(timeout_from_env())
         _locks[root] = lock
+        if command == "forget":  # a forgotten task must run again, not be revived from its content record
+            doitstate.forget_all(root)
         # whether build/ existed is known only now: a run that waited finds the first run's build
         for note in recovery.state_notes(root, db, lock.found_build):
             output.emit("note", note)

@@ -124,9 +124,24 @@ class _Outcomes:
         self.passed = self.failed = self.errors = self.skipped = 0
         self.failures: list[dict[str, Any]] = []
         self.durations: dict[str, float] = {}
+        self.where: dict[str, tuple[str, int]] = {}  # test -> (file, 1-based line of its def)
         self.watch = watch or {}  # course file -> [size, mtime_ns, inode] before the tests
         self.root = root or Path.cwd()
         self.touched: dict[str, str] = {}  # course file -> the first test after which it had changed
+
+    def pytest_warning_recorded(self, warning_message: Any, when: str, nodeid: str, location: Any) -> None:
+        # pytest counts a test that returns a value as passed (with a warning): it asserted nothing
+        if type(warning_message.message).__name__ != "PytestReturnNotNoneWarning" or nodeid not in self.where:
+            return
+        self.passed -= 1
+        self.failed += 1
+        self.failures.append(self._returned(nodeid, str(warning_message.message)))
+
+    def _returned(self, nodeid: str, text: str) -> dict[str, Any]:
+        path, line = self.where[nodeid]
+        return {"test": nodeid, "crash": [path, line, "returns a value instead of asserting; pytest counts it as "
+                                                      "passed: write 'assert ...' instead of 'return'"],
+                "entries": [[path, line, nodeid.split("::")[-1]]], "text": text}
 
     def pytest_runtest_logfinish(self, nodeid: str, location: Any) -> None:
         for rel, stamp in list(self.watch.items()):
@@ -140,6 +155,8 @@ class _Outcomes:
                 del self.watch[rel]
 
     def pytest_runtest_logreport(self, report: Any) -> None:
+        if report.when == "call" and report.location[1] is not None:
+            self.where[report.nodeid] = (report.location[0], report.location[1] + 1)
         if report.when == "call" or report.outcome != "passed":
             self.durations[report.nodeid] = self.durations.get(report.nodeid, 0.0) + report.duration
         if report.when == "call":
@@ -149,7 +166,10 @@ class _Outcomes:
                 self.skipped += 1
             else:
                 self.failed += 1
-                self.failures.append(_failure(report))
+                failure = _failure(report)
+                if "PytestReturnNotNoneWarning" in str(failure["crash"][2:3]):  # the warning made an error
+                    failure = self._returned(report.nodeid, failure["text"])
+                self.failures.append(failure)
         elif report.failed:
             self.errors += 1
             self.failures.append(_failure(report))
@@ -218,6 +238,8 @@ def run_pytest(args: list[str], cover: str | None, data_file: str | None,
     plugin = _Outcomes(watch)
     start = time.perf_counter()
     code = int(pytest.main(args, plugins=[plugin]))
+    if code == 0 and plugin.failed:
+        code = 1  # a test that returned a value
     seconds = time.perf_counter() - start
     result: dict[str, Any] = {
         "exit_code": code, "passed": plugin.passed, "failed": plugin.failed, "errors": plugin.errors,
@@ -243,6 +265,9 @@ def _coverage(cov: Any, path: str) -> dict[str, Any]:
     percent = 100.0 * (total - len(missing)) / total if total else 100.0
     executed = sorted(set(statements) - set(missing))  # what `doit student` proves its regions reached by
     return {"percent": round(percent, 2), "statements": total, "missing": list(missing), "executed": executed}
+
+
+_KEPT: list[Any] = []  # files that must outlive every test (a collected file would warn, and close)
 
 
 def _drop_root() -> None:
@@ -301,6 +326,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target")
     parser.add_argument("--cover")
     parser.add_argument("--data-file")
+    parser.add_argument("--stack", help="file for the stack dump of a run that hangs")
+    parser.add_argument("--stack-after", type=float, help="seconds after which the stack is dumped")
     parser.add_argument("--watch")  # JSON: course file -> stamp, to name the test that changed one
     for name in ("memory", "processes", "file-size", "cpu"):
         parser.add_argument(f"--limit-{name}", type=int, default=0)
@@ -313,6 +340,12 @@ def main(argv: list[str] | None = None) -> int:
     set_limits(ns.limit_memory, ns.limit_processes, ns.limit_file_size, ns.limit_cpu)
     lib = Path(ns.lib).resolve()
     _drop_root()
+    if ns.stack and ns.stack_after:
+        import faulthandler
+
+        # the parent kills a run that hangs; the stack, dumped just before, says where it loops
+        _KEPT.append(open(ns.stack, "w"))  # noqa: SIM115 - open until the process ends (faulthandler writes it)
+        faulthandler.dump_traceback_later(ns.stack_after, file=_KEPT[-1])
     sys.path.insert(0, str(lib))
     if ns.stub:
         install_stubs(lib, ns.stub)

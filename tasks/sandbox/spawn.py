@@ -29,7 +29,7 @@ from typing import IO, Any
 
 from tasks.core import layout
 from tasks.model.fields import Limits
-from tasks.sandbox import proc, runner  # the child side: its module name is what the child runs
+from tasks.sandbox import proc, runner, warm  # runner: the child side; its module name is what the child runs
 from tasks.sandbox.keep import Keeper
 
 OUTPUT_CAP = 8 << 20  # bytes of a child's output kept on disk
@@ -136,8 +136,10 @@ def run_child(root: Path, args: list[str], timeout: float, env: dict[str, str] |
            *limit_args(limits or Limits(), timeout), *extra, *args[split:]]
     spill = layout.at(root, layout.OUTPUT_SPILL) / f"{Path(result_path).stem}.out"
     try:
-        child = subprocess.Popen(cmd, cwd=root, env=child_env, stdin=subprocess.DEVNULL,
-                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        # a fork of the warm worker (tasks.sandbox.warm) where it can run, else a fresh interpreter
+        child: Any = warm.start(cmd, root, child_env) or subprocess.Popen(
+            cmd, cwd=root, env=child_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            start_new_session=True)
     except BaseException:
         shutil.rmtree(private, ignore_errors=True)
         raise

@@ -13,7 +13,7 @@ import hashlib
 import json
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,8 @@ class ExportJob:
     package: str
     depends: dict[str, str]  # dependency name -> target
     targets: dict[str, str]  # every manifest target -> module name
+    sources: dict[str, str] = field(default_factory=dict)  # dependency name -> its source
+    dependants: dict[str, str] = field(default_factory=dict)  # modules built on this one -> their sources
     requires: tuple[str, ...] | None = None  # [project].dependencies; None: third-party imports not checked
 
     @property
@@ -77,11 +79,30 @@ def cell_id(kind: str, source: str) -> str:
     return hashlib.sha1(f"{kind}\0{source}".encode()).hexdigest()[:8]
 
 
+_SPACED = re.compile(r"^[ \t]*#[ \t]*\|[ \t]*(?P<name>[^\s:]+)[ \t]*:?[ \t]*(?P<value>.*?)[ \t]*$")
+
+
+def canonical_directives(src: str) -> str:
+    """A cell's source with its leading directives spelled one way ('#|export ' -> '#| export').
+
+    nbdev reads them alike; the cell id derived from the source must not tell them apart.
+    """
+    lines = src.split("\n")
+    for i, text in enumerate(lines):
+        m = _SPACED.match(text)
+        if not m:
+            if text.strip():
+                break
+            continue
+        lines[i] = f"#| {m.group('name')}" + (f" {m.group('value')}" if m.group("value") else "")
+    return "\n".join(lines)
+
+
 def _stable_ids(data: dict[str, Any]) -> dict[str, Any]:
     seen: dict[str, int] = {}
     for cell in data["cells"]:
         src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-        ident = cell_id(cell["cell_type"], src)
+        ident = cell_id(cell["cell_type"], canonical_directives(src))
         n = seen.get(ident, 0)
         seen[ident] = n + 1
         cell["id"] = ident if n == 0 else f"{ident}-{n}"
@@ -200,7 +221,12 @@ def validate(job: ExportJob, text: str) -> tuple[dict[str, Any], list[Cell]]:
     problems = check_directives(cells, rel, expected)
     code_problems, imports = check_code(cells, rel, job.package)
     problems += code_problems
-    problems += check_imports(imports, rel, job.name, job.package, job.depends, job.targets)
+    problems += check_imports(imports, rel, job.name, job.package, job.depends, job.targets, job.dependants)
+    if not problems:
+        from tasks.steps.provides import check_provided
+
+        problems += check_provided(Path(job.root), job.name, rel, job.target, cells, job.package, imports,
+                                   job.depends, job.dependants, job.sources)
     if job.requires is not None:
         allowed, providers = provided_imports(job.requires)
         problems += check_requirements(external_imports(cells, rel, job.package), rel, job.name, set(allowed), providers)
@@ -285,6 +311,10 @@ def export(job: ExportJob) -> dict[str, Any]:
                    "output": job.output.relative_to(root).as_posix(), "target": job.target}
         atomic.write_bytes(job.record, json.dumps(pending, indent=1).encode())
     wrote = atomic.write_if_changed(job.output, data)
+    if wrote:  # new bytes: checks and tests follow; the warm worker's imports overlap the rest of this run
+        from tasks.sandbox import warm
+
+        warm.prestart()
     st = job.output.stat()
     record = {"sha256": _digest(data), "stat": [st.st_size, st.st_mtime_ns], "source": job.source, "lines": lines,
               "output": job.output.relative_to(root).as_posix(), "target": job.target}

@@ -11,6 +11,7 @@ import ast
 import json
 import re
 import sys
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -339,11 +340,13 @@ def check_requirements(imports: list[Import], path: str, name: str, allowed: set
 
 
 def check_imports(imports: list[Import], path: str, name: str, package: str, depends: dict[str, str],
-                  targets: dict[str, str]) -> list[Problem]:
+                  targets: dict[str, str], dependants: Collection[str] = ()) -> list[Problem]:
     """Every package import is a manifest module that `name` declares as a dependency.
 
-    `depends` maps dependency name -> target; `targets` maps every manifest target -> module name.
+    `depends` maps dependency name -> target; `targets` maps every manifest target -> module name
+    in course order; `dependants`: the modules built on `name` (transitively).
     """
+    order = {mod: i for i, mod in enumerate(targets.values())}
     problems: list[Problem] = []
     packages = {p for t in targets for p in parents(t)}
     # an example for hints: a module this one may import, or else any module of the course
@@ -353,6 +356,15 @@ def check_imports(imports: list[Import], path: str, name: str, package: str, dep
         dep = targets[mod]
         if dep == name:
             problems.append(Problem(imp.file or path, imp.line, 0, f"{name} imports itself ({mod}); remove the import"))
+        elif dep in dependants:
+            # declaring it would make a cycle: say what is wrong, not how to make it worse
+            problems.append(Problem(imp.file or path, imp.line, 0, (
+                f"{name} imports {mod}, but {dep} is built on {name}; a module cannot import a later one: "
+                f"move the code that needs {dep} into {dep} or a module after it")))
+        elif dep not in depends and order.get(dep, -1) > order.get(name, len(order)):
+            problems.append(Problem(imp.file or path, imp.line, 0, (
+                f"{name} imports {mod}, but {dep} comes after {name} in modules.yaml; a module cannot import "
+                f"a later one: move the code that needs {dep} into {dep} or a module after it")))
         elif dep not in depends:
             problems.append(Problem(imp.file or path, imp.line, 0, (
                 f"{name} imports {mod} but does not depend on {dep}; add {dep!r} to the 'depends' of "

@@ -7,6 +7,7 @@ with source lines, coverage of the module's exported file) for the reports.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -14,8 +15,9 @@ from typing import Any, Literal
 from tasks.core import atomic, layout, output
 from tasks.core.errors import CheckError
 from tasks.model.fields import Limits
+from tasks.sandbox import warm
 from tasks.sandbox.spawn import run_child
-from tasks.steps.checks import foreign, map_frames
+from tasks.steps.checks import blame, dump_after, foreign, map_frames, read_stack, record_sources
 from tasks.steps.export import source_line, source_place
 from tasks.steps.regions import STUB_SAYS, unwritten
 
@@ -60,8 +62,27 @@ def _map_coverage(job: TestJob, coverage: dict[str, Any]) -> dict[str, Any]:
             "missing_places": [p for p in (source_place(record, n) for n in coverage.get("missing", [])) if p]}
 
 
+# a test file that does not compile: pytest shows the compiler's place as 'E     File "...", line N'
+_SYNTAX = re.compile(r'^E\s+File "(?P<path>[^"]+)", line (?P<line>\d+)$.*?^E\s+(?P<error>\w*Error: .*)$',
+                     re.MULTILINE | re.DOTALL)
+
+
+def _rel(root: Path, path: str) -> str:
+    try:
+        return Path(path).resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path
+
+
+def _own(job: TestJob, sources: dict[str, str]) -> str | None:
+    """The source of the module under test (unit tests only; a suite tests several)."""
+    return sources.get(job.cover) if job.kind == "test" and job.cover else None
+
+
 def _summary(job: TestJob, result: dict[str, Any]) -> str:
     root = Path(job.root)
+    sources = record_sources(root, job.records)
+    own = _own(job, sources)
     lines = []
     for failure in result.get("failures", [])[:5]:
         frames = [[p, n, failure["test"].split("::")[-1], m] for p, n, m in failure.get("entries", [])]
@@ -69,12 +90,16 @@ def _summary(job: TestJob, result: dict[str, Any]) -> str:
         crash = failure.get("crash") or []
         message = crash[2].splitlines()[0] if len(crash) > 2 and crash[2] else "failed"
         # never a place in installed code (pytest, numpy): then the test's own line
-        own = failure.get("location") or []
+        loc = failure.get("location") or []
         if len(crash) > 1 and crash[0] and not foreign(Path(crash[0])):
             fallback = f"{crash[0]}:{crash[1]}"
         else:
-            fallback = f"{own[0]}:{own[1]}" if len(own) > 1 else failure["test"]
-        where = places[-1].split(": in ")[0] if places else fallback
+            fallback = f"{loc[0]}:{loc[1]}" if len(loc) > 1 else failure["test"]
+        where = blame(places, own, set(sources.values())) or fallback
+        syntax = _SYNTAX.search(failure.get("text", ""))
+        if syntax:
+            where, message = f"{_rel(root, syntax.group('path'))}:{syntax.group('line')}", syntax.group("error")
+            places = []
         if _is_stub(message):  # a stub a test reached: "not written yet" at its line, no traceback
             lines.append(f"{where}: {failure['test']}: {message.split('NotImplementedError: ', 1)[-1]}")
             continue
@@ -84,6 +109,22 @@ def _summary(job: TestJob, result: dict[str, Any]) -> str:
     if more > 0:
         lines.append(f"... and {more} more")
     return "\n".join(lines)
+
+
+def _hung(job: TestJob, frames: list[list[Any]]) -> str | None:
+    """The message for a run killed on timeout, from the stack it dumped: which test, and where it loops."""
+    root = Path(job.root)
+    test = next(((f[0], f[2]) for f in reversed(frames) if _rel(root, f[0]) in job.files), None)
+    places = map_frames(root, frames, job.records)
+    if test is None or not places:
+        return None
+    sources = record_sources(root, job.records)
+    where = blame(places, _own(job, sources), set(sources.values()))
+    trace = "\n".join(f"    {p}" for p in places[-6:])
+    return (f"{where}: {job.kind}:{job.name}: {_rel(root, test[0])}::{test[1]} did not finish within "
+            f"{job.timeout:g} s; it was running this line when it was stopped (an endless loop?), and the process "
+            "group was killed. Raise 'timeout' in modules.yaml if it is just slow.\n"
+            f"  stack (most recent call last, source lines):\n{trace}")
 
 
 def _missing(coverage: dict[str, Any]) -> str:
@@ -141,6 +182,10 @@ def run_tests(job: TestJob) -> dict[str, Any]:
         data_file = layout.at(root, layout.coverage_data(job.name))
         data_file.parent.mkdir(parents=True, exist_ok=True)
         args += ["--cover", job.cover, "--data-file", str(data_file)]
+    stack = layout.at(root, layout.stack_dump(job.kind, job.name))
+    stack.parent.mkdir(parents=True, exist_ok=True)
+    stack.unlink(missing_ok=True)
+    args += ["--stack", str(stack), "--stack-after", f"{dump_after(job.timeout):g}"]
     # a file that fails to collect fails alone: the other files' tests still run and are reported
     args += ["--", *job.files, "-q", "-p", "no:cacheprovider", "--continue-on-collection-errors", "--no-header", "-o", "console_output_style=classic"]
     # third-party pytest plugins (hypothesis, benchmark...) cost ~0.5 s of start-up per run
@@ -150,8 +195,9 @@ def run_tests(job: TestJob) -> dict[str, Any]:
         result["coverage"] = _map_coverage(job, result["coverage"])
     message = None
     if outcome.timed_out:
-        message = (f"{job.files[0]}:1: {label}: the tests did not finish within {job.timeout:g} s (a test that "
-                   "hangs?); the process group was killed. Raise 'timeout' in modules.yaml if they are just slow.")
+        message = _hung(job, read_stack(stack)) or (
+            f"{job.files[0]}:1: {label}: the tests did not finish within {job.timeout:g} s (a test that "
+            "hangs?); the process group was killed. Raise 'timeout' in modules.yaml if they are just slow.")
     elif outcome.result is None:
         message = f"{job.files[0]}:1: {label}: pytest crashed before reporting:\n{outcome.output}"
     elif result["exit_code"] == 5:
@@ -172,6 +218,7 @@ def run_tests(job: TestJob) -> dict[str, Any]:
                    + (f"\n{message}" if message else ""))
     result["status"] = "failed" if message else "passed"
     result["message"] = message
+    result["sandbox"] = warm.mode()  # 'fork' of the warm worker, or 'spawn'ed interpreter
     atomic.write_text(job.result_file, json.dumps(result, indent=1))
     if message:
         raise CheckError(message)

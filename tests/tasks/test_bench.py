@@ -84,6 +84,32 @@ def test_quick_mode_runs_and_writes_json_with_the_expected_task_counts(tmp_path:
     assert work["work_median"] > 0 and "overhead_median" in work
 
 
+def test_editloop_runs_the_closures_test_files_in_one_pytest() -> None:
+    from bench.editloop import closure_files
+
+    course = FIXTURES / "course"
+    assert closure_files(course, expected_tasks(course, "ops", "code")) == [
+        "tests/integration/test_ops_model.py", "tests/system/test_package.py", "tests/unit/test_model.py",
+        "tests/unit/test_ops.py"]
+
+
+def test_editloop_table_puts_before_and_after_side_by_side() -> None:
+    from bench.editloop import table
+
+    def result(label: str, serial: float, loop: float) -> dict[str, object]:
+        return {"label": label,
+                "edit": {"doit_serial": [serial], "one_pytest": [4.0], "doit_n2": [serial / 2], "tasks": [37],
+                         "expected_tasks": 37, "test_files": 22, "verdict": [1.2], "worker_rss_max": 64 * 2**20},
+                "fix": {"wall": [1.0], "downstream": [0], "first": []},
+                "loop": {"wall": [loop], "timeout": 10.0, "timeouts_hit": [1]}}
+
+    text = table([result("before", 12.0, 35.0), result("after", 5.0, 14.0)], 1).splitlines()
+    assert text[2] == f"{'layers edit: doit (serial)':<58}{'12.00 s':>16}{'5.00 s':>16}"
+    assert any(line.startswith("  ratio doit / one pytest") and line.endswith("3.00x           1.25x")
+               for line in text), text
+    assert any(line.startswith("  wall - one timeout") and line.endswith("25.00 s          4.00 s") for line in text)
+
+
 def test_a_notebook_source_is_edited_as_a_notebook(tmp_path: Path) -> None:
     """Issue 14: bench appends a cell to an .ipynb, never percent text that corrupts it."""
     import json as _json

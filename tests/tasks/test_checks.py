@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tasks.steps.checks import CheckJob, describe, map_frames
+from tasks.steps.checks import CheckJob, blame, describe, map_frames
 
 SRC = "modules/02_ops/ops.py"
 GEN = "build/lib/pkg/core/ops.py"
@@ -38,6 +38,26 @@ def test_map_frames_keeps_course_frames_and_maps_generated_lines(job: CheckJob) 
         f"{SRC}:12: in <module>: raise ValueError()",
         "build/lib/pkg/core/other.py:4: in <module>: x()",
     ]
+
+
+def test_map_frames_drops_a_virtualenv_inside_the_repository(job: CheckJob) -> None:
+    frames = [frame(job, GEN, 7, "raise ValueError()"),
+              frame(job, ".venv/lib/python3.11/site-packages/numpy/core/fromnumeric.py", 86, "ufunc.reduce()"),
+              frame(job, "venv/lib/python3.11/site-packages/_pytest/python.py", 191, "warn()"),
+              ["<frozen runpy>", 88, "_run_code", ""]]
+    assert map_frames(Path(job.root), frames, job.records) == [f"{SRC}:12: in <module>: raise ValueError()"]
+
+
+@pytest.mark.parametrize(("places", "own", "expected"), [
+    (["tests/t.py:3: in test", f"{SRC}:12: in f", "modules/01_core/core.py:9: in g"], SRC, f"{SRC}:12"),
+    (["tests/t.py:3: in test", "modules/01_core/core.py:9: in g"], SRC, "tests/t.py:3"),
+    (["tests/t.py:3: in test", "modules/01_core/core.py:9: in g"], None, "tests/t.py:3"),
+    (["modules/01_core/core.py:9: in g"], SRC, "modules/01_core/core.py:9"),
+    ([], SRC, None),
+])
+def test_blame_prefers_the_module_under_test_then_anything_but_a_dependency(
+        places: list[str], own: str | None, expected: str | None) -> None:
+    assert blame(places, own, {SRC, "modules/01_core/core.py"}) == expected
 
 
 DESCRIBED = [

@@ -107,4 +107,15 @@ def test_verify_fails_when_the_metadata_misses_a_dependency(released: Course) ->
     assert out.returncode != 0
     assert ("modules/04_leaf/leaf.py:10: leaf imports numpy, which is neither in the standard library, nor in the "
             "package, nor in [project].dependencies of pyproject.toml; add 'numpy' to dependencies there") in out.stdout, out.stdout
-    assert "!! verify  not run" in out.stdout
+    assert "blocked: verify needs leaf (modules/04_leaf/leaf.py:10)" in out.stdout.splitlines()
+
+
+def test_wheel_and_verify_say_what_they_produced(released: Course) -> None:
+    assert released.cli("forget", "wheel").returncode == 0
+    out = released.cli("wheel", "verify")
+    assert out.returncode == 0, out.stdout + out.stderr
+    size = released.path(WHEEL).stat().st_size
+    lines = out.stdout.splitlines()
+    assert f"wheel: {WHEEL} ({size:,} bytes, sha256 {_sha(released.path(WHEEL))})" in lines
+    assert (f"verify: 1 smoke tests passed against {WHEEL} installed in a fresh virtual environment "
+            "(build/verify/venv)") in lines

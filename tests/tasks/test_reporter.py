@@ -73,17 +73,23 @@ def test_failure_leads_with_module_place_and_hint(built: Course, capsys: pytest.
     assert code != 0
     lines = out.splitlines()
     head = lines.index("FAILED test:ops  (module ops)  at modules/02_ops/ops.py:15")
-    assert lines[head + 1].startswith("  hint: a unit test of ops fails")
-    assert lines[head + 2] == "TaskFailed - taskid:test:ops"  # doit's details follow, unchanged
+    assert lines[head + 1] == "  tests/unit/test_ops.py::test_add: ValueError: add is broken"  # what
+    assert lines[head + 2].startswith("  hint: a unit test of ops fails")
+    assert lines[head + 3] == "TaskFailed - taskid:test:ops"  # doit's details follow, unchanged
     assert out.index("--- pytest output") > head
     rows = table_rows(out)
     assert rows["ops"].split()[2:6] == ["ok", "ok", "FAIL", "1/2"]
     assert rows["ops"].endswith("failed: test at modules/02_ops/ops.py:15")
-    assert rows["model"].endswith("(after failed ops)")
+    # model is not run against a broken ops (it would fail pointing into ops): blocked, without stale counts
+    assert rows["model"].split()[2:] == ["ok", "block", "block", "blocked", "by", "ops"]
     assert rows["leaf"].endswith("passed")
-    assert lines[-2] == "first failure: test:ops at modules/02_ops/ops.py:15"
-    # doit's three lines per blocked task are one
-    assert "!! validate:ops  not run: needs test:ops" in lines
+    assert lines[-3:-1] == ["first failure: test:ops at modules/02_ops/ops.py:15",
+                            "  tests/unit/test_ops.py::test_add: ValueError: add is broken"]
+    # doit's three lines per blocked task are one per blocked module; the failed module's own are none
+    assert "blocked: model needs ops (modules/02_ops/ops.py:15)" in lines
+    assert "blocked: integration:ops_model needs ops (modules/02_ops/ops.py:15)" in lines
+    assert not any(line.startswith("!!") for line in lines)
+    assert "-- export:core" not in out  # up-to-date tasks are not listed by default
     assert "UnmetDependency" not in out
     assert "test:ops <stdout>:" not in out  # empty captured output is not shown
     record = json.loads(built.path("build/results/timings.json").read_text())["tasks"]

@@ -175,11 +175,13 @@ IMPORT_PROBLEMS = [
     pytest.param(Import(9, "minitorch.core.core", ("Value",)), "", id="declared dependency"),
     pytest.param(Import(9, "minitorch.core", ("core",)), "", id="dependency as a submodule"),
     pytest.param(Import(9, "minitorch.core.model", ("LinearModel",)),
-                 f"{PATH}:9: ops imports minitorch.core.model but does not depend on model; add 'model' to the "
-                 "'depends' of 'ops' in modules.yaml, or remove the import", id="undeclared dependency"),
+                 f"{PATH}:9: ops imports minitorch.core.model, but model comes after ops in modules.yaml; a module "
+                 "cannot import a later one: move the code that needs model into model or a module after it",
+                 id="undeclared dependency, later in the course"),
     pytest.param(Import(9, "minitorch.core", ("model",)),
-                 f"{PATH}:9: ops imports minitorch.core.model but does not depend on model; add 'model' to the "
-                 "'depends' of 'ops' in modules.yaml, or remove the import", id="undeclared, as a submodule"),
+                 f"{PATH}:9: ops imports minitorch.core.model, but model comes after ops in modules.yaml; a module "
+                 "cannot import a later one: move the code that needs model into model or a module after it",
+                 id="undeclared, later, as a submodule"),
     pytest.param(Import(9, "minitorch.core.ops"),
                  f"{PATH}:9: ops imports itself (minitorch.core.ops); remove the import", id="itself"),
     pytest.param(Import(9, "minitorch.core.opps", ("f",)),
@@ -209,6 +211,19 @@ IMPORT_PROBLEMS = [
 def test_import_problems(imp: Import, message: str) -> None:
     found = check_imports([imp], PATH, "ops", "minitorch", {"core": "minitorch.core.core"}, TARGETS)
     assert join(found) == message
+
+
+def test_an_undeclared_earlier_module_asks_for_the_dependency() -> None:
+    found = check_imports([Import(9, "minitorch.core.core", ("Value",))], PATH, "ops", "minitorch", {}, TARGETS)
+    assert join(found) == (f"{PATH}:9: ops imports minitorch.core.core but does not depend on core; add 'core' to "
+                           "the 'depends' of 'ops' in modules.yaml, or remove the import")
+
+
+def test_importing_a_module_built_on_this_one_is_not_advice_for_a_cycle() -> None:
+    found = check_imports([Import(9, "minitorch.core.model", ("LinearModel",))], PATH, "ops", "minitorch",
+                          {"core": "minitorch.core.core"}, TARGETS, dependants=("model",))
+    assert join(found) == (f"{PATH}:9: ops imports minitorch.core.model, but model is built on ops; a module cannot "
+                           "import a later one: move the code that needs model into model or a module after it")
 
 
 def test_problems_render_with_and_without_a_column() -> None:

@@ -43,7 +43,7 @@ def student_copy(released: Course, tmp_path: Path) -> Path:
 
 
 def table_state(out: str, module: str) -> str:
-    row = next(line for line in out.splitlines() if line.split()[1:2] == [module])
+    row = next(line for line in out.splitlines() if line.split()[1:2] == [module] and line.split()[0].isdigit())
     return re.split(r"\s{2,}", row.strip())[-1]
 
 

@@ -1,0 +1,268 @@
+"""The edit loop on the real course (issue 12), before and after, side by side in one run.
+
+    .venv/bin/python -m bench.editloop                 # 5 runs each; 'before' = the build system at git ref main~N
+    .venv/bin/python -m bench.editloop --runs 3 --before 5b728ca --timeout 10
+
+Two copies of the real course: one driven by this checkout's build system ("after"), one
+by the build system of `--before` (a git ref; its tasks/ and dodo.py from `git archive`).
+Per copy, each a fresh `doit` as a student types it:
+
+- middle-module edit: an exported-code edit of `layers`, then serial `doit`; beside it the
+  same unit/integration/system test files (SPEC 5's closure of the edit) in ONE pytest
+  process, and the ratio;
+- the same edit with `doit -n 2` (does parallelism pay on this machine?);
+- own verdict: seconds from the start of `doit` to the line that gives layers' verdict
+  ('== layers passed' after; before, the status table at the end, the first place it is told);
+- failure then fix: `Linear.forward` uses the transposed weight, `doit`, then the fix, `doit`:
+  tasks run by the fixed run (beyond layers' own export/notebooks/check/test) and its wall time;
+- endless loop: `Dropout.forward` never returns; layers' timeout is set to `--timeout`;
+  wall time, the timeouts hit, and wall - timeout.
+
+Also the warm worker's memory (resident set size of the worker, from /proc). Prints a
+table and writes build/bench/editloop.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+from bench.courses import REPO, Course, copy_real, expected_tasks, manifest_modules
+from bench.scenarios import PY, environ, executed
+from tasks.core import layout
+
+MODULE = "layers"
+EDIT = "\n# %%\n#| export\n_bench_edit = {k}\n"
+BREAK = ("        out = x @ self.weight\n", "        out = x @ self.weight.T\n")
+LOOP = ('        """Drop activations at random in training mode; return `x` unchanged in eval mode."""\n',
+        '        """Drop activations at random in training mode; return `x` unchanged in eval mode."""\n'
+        "        while True:\n            pass\n")
+OWN_TASKS = {f"{s}:{MODULE}" for s in ("export", "notebooks", "check", "test")}
+
+
+def log(msg: str) -> None:
+    print(f"[editloop {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def before_course(dest: Path, ref: str) -> Course:
+    """A copy of the real course whose tasks/ and dodo.py come from git ref `ref`."""
+    course = copy_real(dest)
+    shutil.rmtree(dest / "tasks")
+    data = subprocess.run(["git", "archive", ref, "tasks", "dodo.py"], cwd=REPO, capture_output=True,
+                          check=True).stdout
+    with tarfile.open(fileobj=BytesIO(data)) as tar:
+        tar.extractall(dest, filter="data")
+    return course
+
+
+def timed_doit(course: Course, *args: str, marker: re.Pattern[str] | None = None,
+               env: dict[str, str] | None = None) -> tuple[float, list[str], float | None, str]:
+    """`doit -v 2 ARGS`: wall seconds, tasks executed, seconds until a line matched `marker`, output."""
+    start = time.perf_counter()
+    proc = subprocess.Popen([PY, "-m", "doit", "-v", "2", *args], cwd=course.root, env=env or environ(course),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen: float | None = None
+    lines = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.append(line)
+        if seen is None and marker is not None and marker.search(line):
+            seen = time.perf_counter() - start
+    proc.wait()
+    out = "".join(lines)
+    return time.perf_counter() - start, executed(out), seen, out
+
+
+def closure_files(root: Path, tasks: set[str]) -> list[str]:
+    """The test files the tasks of an edit's closure run."""
+    mods = manifest_modules(root)
+    files: list[str] = []
+    for task in sorted(tasks):
+        step, _, name = task.partition(":")
+        if step == "test":
+            files += [str(t) for t in mods[name]["tests"]]  # type: ignore[attr-defined]
+        elif step in ("integration", "system"):
+            files.append(f"tests/{step}/test_{name}.py")
+    return sorted(set(files))
+
+
+def median(xs: list[float]) -> float | None:
+    return statistics.median(xs) if xs else None
+
+
+def set_timeout(course: Course, seconds: float) -> None:
+    path = course.root / "modules.yaml"
+    text = path.read_text(encoding="utf-8")
+    entry = f"  - name: {MODULE}\n"
+    path.write_text(text.replace(entry, f"{entry}    timeout: {seconds:g}\n", 1), encoding="utf-8")
+
+
+def timeouts_since(course: Course, began: float) -> int:
+    """Tasks that hit their timeout in a run that started at `began` (epoch), from the reporter's timings."""
+    try:
+        tasks = json.loads(layout.at(course.root, layout.TIMINGS).read_text(encoding="utf-8"))["tasks"]
+    except (OSError, ValueError, KeyError):
+        return -1
+    return sum(1 for t in tasks.values() if t.get("finished", 0) >= began
+               and "did not finish within" in (t.get("message") or ""))
+
+
+def worker_rss() -> int | None:
+    """Resident set size (bytes) of a warm worker process of this user, if one runs right now."""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmd = (proc / "cmdline").read_bytes().split(b"\0")
+            if b"tasks.sandbox.warm" in cmd:
+                for line in (proc / "status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1]) * 1024
+        except OSError:
+            continue
+    return None
+
+
+def bench(course: Course, label: str, runs: int, timeout: float) -> dict[str, Any]:
+    src = course.source(MODULE)
+    original = src.read_text(encoding="utf-8")
+    env = environ(course)
+    log(f"{label}: cold build")
+    timed_doit(course)
+    res: dict[str, Any] = {"label": label}
+    expected = expected_tasks(course.root, MODULE, "code")
+    files = closure_files(course.root, expected)
+    verdict = re.compile(rf"^(== {MODULE} passed| ?\d+ {MODULE}\s)")
+    walls, verdicts, ran_n, pytest_walls, parallel = [], [], [], [], []
+    rss: list[int] = []
+    for k in range(runs):
+        src.write_text(original + EDIT.format(k=k), encoding="utf-8")
+        wall, ran, seen, _ = timed_doit(course, marker=verdict)
+        walls.append(wall)
+        ran_n.append(len(ran))
+        if seen is not None:
+            verdicts.append(seen)
+        start = time.perf_counter()
+        subprocess.run([PY, "-m", "pytest", "-q", "-p", "no:cacheprovider", *files], cwd=course.root,
+                       env={**env, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}, capture_output=True, check=False)
+        pytest_walls.append(time.perf_counter() - start)
+    log(f"{label}: layers edit, serial {median(walls)} s; one pytest {median(pytest_walls)} s")
+    for k in range(runs):
+        src.write_text(original + EDIT.format(k=100 + k), encoding="utf-8")
+        # the worker's memory, sampled while a run is under way
+        proc = subprocess.Popen([PY, "-m", "doit", "-n", "2"], cwd=course.root, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        start = time.perf_counter()
+        while proc.poll() is None:
+            size = worker_rss()
+            if size:
+                rss.append(size)
+            time.sleep(0.5)
+        parallel.append(time.perf_counter() - start)
+    res["edit"] = {"doit_serial": walls, "one_pytest": pytest_walls, "doit_n2": parallel, "tasks": ran_n,
+                   "expected_tasks": len(expected), "test_files": len(files), "verdict": verdicts,
+                   "worker_rss_max": max(rss) if rss else None}
+    src.write_text(original, encoding="utf-8")
+    timed_doit(course)
+    fix_walls, fix_ran = [], []
+    for _ in range(runs):
+        src.write_text(original.replace(*BREAK), encoding="utf-8")
+        timed_doit(course)
+        src.write_text(original, encoding="utf-8")
+        wall, ran, _, _ = timed_doit(course)
+        fix_walls.append(wall)
+        fix_ran.append(sorted(set(ran) - OWN_TASKS))
+    res["fix"] = {"wall": fix_walls, "downstream": [len(r) for r in fix_ran], "first": fix_ran[0]}
+    log(f"{label}: failure then fix: {res['fix']['downstream']} downstream tasks")
+    set_timeout(course, timeout)
+    timed_doit(course)
+    loop_walls, timeouts = [], []
+    for _ in range(runs):
+        src.write_text(original.replace(*LOOP), encoding="utf-8")
+        began = time.time()
+        wall, _, _, _ = timed_doit(course)
+        loop_walls.append(wall)
+        timeouts.append(timeouts_since(course, began))
+        src.write_text(original, encoding="utf-8")
+        timed_doit(course)
+    res["loop"] = {"wall": loop_walls, "timeout": timeout, "timeouts_hit": timeouts}
+    log(f"{label}: endless loop {median(loop_walls)} s")
+    return res
+
+
+def _s(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f} s"
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    return f"{a / b:.2f}x" if a is not None and b else "-"
+
+
+def table(results: list[dict[str, Any]], runs: int) -> str:
+    head = f"{'scenario (real course, median of ' + str(runs) + ')':<58}" + "".join(f"{r['label']:>16}" for r in results)
+    rows = [head, "-" * len(head)]
+
+    def row(name: str, cells: list[str]) -> None:
+        rows.append(f"{name:<58}" + "".join(f"{c:>16}" for c in cells))
+
+    row("layers edit: doit (serial)", [_s(median(r["edit"]["doit_serial"])) for r in results])
+    row("layers edit: the same tests in one pytest process", [_s(median(r["edit"]["one_pytest"])) for r in results])
+    row("  ratio doit / one pytest (target <= 1.3x)",
+        [_ratio(median(r["edit"]["doit_serial"]), median(r["edit"]["one_pytest"])) for r in results])
+    row("layers edit: doit -n 2", [_s(median(r["edit"]["doit_n2"])) for r in results])
+    row("  tasks run (SPEC 5 closure)", [f"{median(r['edit']['tasks']):g} ({r['edit']['expected_tasks']})"
+                                         for r in results])
+    row("own verdict of layers, from the start (target <= 1.5 s)", [_s(median(r["edit"]["verdict"])) for r in results])
+    row("failure then fix: downstream tasks re-run (target 0)", [f"{median(r['fix']['downstream']):g}"
+                                                                 for r in results])
+    row("failure then fix: wall of the fixed run", [_s(median(r["fix"]["wall"])) for r in results])
+    row("endless loop: wall", [_s(median(r["loop"]["wall"])) for r in results])
+    row("  timeouts hit", [f"{median(r['loop']['timeouts_hit']):g}" for r in results])
+    row("  wall - one timeout (target <= 10 s)",
+        [_s((median(r["loop"]["wall"]) or 0.0) - r["loop"]["timeout"]) for r in results])
+    rss = [r["edit"]["worker_rss_max"] for r in results]
+    row("warm worker resident memory (max sampled)", [f"{x / 2**20:.0f} MiB" if x else "-" for x in rss])
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.editloop", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--before", default="5b728ca", help="git ref of the build system to compare with")
+    parser.add_argument("--timeout", type=float, default=10.0, help="layers' timeout in the endless-loop scenario")
+    parser.add_argument("--no-before", action="store_true")
+    parser.add_argument("--out", type=Path, default=REPO / "build" / "bench")
+    args = parser.parse_args(argv)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="tinytorch-editloop-") as tmp:
+        if not args.no_before:
+            results.append(bench(before_course(Path(tmp) / "before", args.before), f"before {args.before[:7]}",
+                                 args.runs, args.timeout))
+        results.append(bench(copy_real(Path(tmp) / "after"), "after", args.runs, args.timeout))
+    text = table(results, args.runs)
+    print(text)
+    args.out.mkdir(parents=True, exist_ok=True)
+    data = {"schema": 1, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cpus": os.cpu_count(), "runs": args.runs,
+            "results": results}
+    tmp_file = args.out / ".editloop.json.tmp"
+    tmp_file.write_text(json.dumps(data, indent=1), encoding="utf-8")
+    os.replace(tmp_file, args.out / "editloop.json")
+    (args.out / "editloop.txt").write_text(text + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

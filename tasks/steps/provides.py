@@ -1,0 +1,155 @@
+"""What a module provides to the modules built on it: its exported names, checked statically at export.
+
+A dependant's `from <package>.<target> import Name` must find `Name` at the top level of an
+exported cell of the module it imports from. Checked from both sides, on the sources only
+(no import, no nbdev): when the importer is exported, and when the provider is exported
+(a name deleted, or its cell lost `#| export`), so the student learns it at the edit, with
+both places, instead of as an ImportError in a dependant's tests.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from tasks.core.errors import Problem
+from tasks.core.text import closest
+from tasks.steps.sources import Cell, Import, check_code, decode, scan
+
+WILDCARD = "*"  # `from x import *` or a module `__getattr__`: anything may be provided
+
+
+@dataclass(frozen=True)
+class Provided:
+    """Top-level names of one source: bound in exported cells, and bound only in other code cells."""
+
+    path: str
+    exported: dict[str, int]  # name -> source line
+    elsewhere: dict[str, int]
+
+
+def _bound(body: Iterable[ast.stmt], first: int) -> dict[str, int]:
+    """Names a module body binds at its top level (descending into if/try/with), with source lines."""
+    out: dict[str, int] = {}
+
+    def add(name: str, node: ast.AST) -> None:
+        out.setdefault(name, first + getattr(node, "lineno", 1) - 1)
+
+    def targets(node: ast.expr) -> Iterable[ast.Name]:
+        if isinstance(node, ast.Name):
+            yield node
+        elif isinstance(node, (ast.Tuple, ast.List)):
+            for elt in node.elts:
+                yield from targets(elt)
+        elif isinstance(node, ast.Starred):
+            yield from targets(node.value)
+
+    for node in body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            add(WILDCARD if node.name == "__getattr__" else node.name, node)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            for target in (node.targets if isinstance(node, ast.Assign) else [node.target]):
+                for name in targets(target):
+                    add(name.id, node)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                add(alias.asname or alias.name.split(".")[0], node)
+        elif isinstance(node, (ast.If, ast.Try, ast.With, ast.For, ast.While)):
+            for block in ("body", "orelse", "finalbody", "handlers"):
+                for sub in getattr(node, block, []):
+                    inner = sub.body if isinstance(sub, ast.ExceptHandler) else [sub]
+                    for bound, line in _bound(inner, first).items():
+                        out.setdefault(bound, line)
+    return out
+
+
+def provided(cells: list[Cell], path: str) -> Provided:
+    """The names a source's exported cells bind, and those bound only in its other code cells."""
+    exported: dict[str, int] = {}
+    elsewhere: dict[str, int] = {}
+    for cell in cells:
+        if cell.kind != "code":
+            continue
+        first, code = cell.code()
+        try:
+            tree = ast.parse(code)
+        except SyntaxError:
+            continue  # reported by check_code for exported cells; scratch cells may be anything
+        names = _bound(tree.body, first)
+        into = exported if cell.exported else elsewhere
+        for name, line in names.items():
+            into.setdefault(name, line)
+    return Provided(path, exported, {n: ln for n, ln in elsewhere.items() if n not in exported})
+
+
+def missing(importer: str, importer_path: str, imports: Iterable[Import], provider: str, target: str,
+            names: Provided, at_provider: bool = False) -> list[Problem]:
+    """A problem per name `importer` imports from `target` (module `provider`) that `names` lacks.
+
+    `at_provider`: the check runs at the provider's export, so the problem is placed there when it can be.
+    """
+    if WILDCARD in names.exported:
+        return []
+    problems: list[Problem] = []
+    for imp in imports:
+        if imp.module != target:
+            continue
+        for name in imp.names:
+            if name == WILDCARD or name in names.exported:
+                continue
+            both = f"{importer} imports {name} from {provider} ({importer_path}:{imp.line}); {provider} does not export it"
+            if name in names.elsewhere:
+                line = names.elsewhere[name]
+                where = (names.path, line) if at_provider else (importer_path, imp.line)
+                problems.append(Problem(*where, 0, (
+                    f"{both} (defined at {names.path}:{line} in a cell without '#| export'): "
+                    "add '#| export' at the top of that cell")))
+            else:
+                guess = closest(name, [n for n in names.exported if n != WILDCARD])
+                hint = f"; did you mean {guess!r}?" if guess else ""
+                problems.append(Problem(importer_path, imp.line, 0, (
+                    f"{both} (there is no definition of {name} in {names.path}): "
+                    f"restore it in {provider}, or change the import in {importer}{hint}")))
+    return problems
+
+
+def check_provided(root: Path, name: str, path: str, target: str, cells: list[Cell], package: str,
+                   imports: list[Import], depends: Mapping[str, str], dependants: Mapping[str, str],
+                   sources: Mapping[str, str]) -> list[Problem]:
+    """Both sides of module `name`: what it imports from its dependencies, what its dependants import from it.
+
+    `depends`: dependency name -> target; `dependants`: dependant name -> source path;
+    `sources`: dependency name -> source path.
+    """
+    problems: list[Problem] = []
+    for dep, dep_target in depends.items():
+        dep_path = sources.get(dep)
+        if dep_path is None or not any(imp.module == dep_target for imp in imports):
+            continue
+        dep_cells = _cells(root, dep_path)
+        if dep_cells is not None:
+            problems += missing(name, path, imports, dep, dep_target, provided(dep_cells, dep_path))
+    mine: Provided | None = None
+    for other, other_path in dependants.items():
+        try:
+            text = (root / other_path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue  # reported at the dependant's own export
+        if target not in text:
+            continue  # cheap: most dependants of a root module do not name every module
+        other_cells = _cells(root, other_path)
+        if other_cells is None:
+            continue
+        _, other_imports = check_code(other_cells, other_path, package)
+        mine = mine or provided(cells, path)
+        problems += missing(other, other_path, other_imports, name, target, mine, at_provider=True)
+    return problems
+
+
+def _cells(root: Path, rel: str) -> list[Cell] | None:
+    try:
+        return scan(decode((root / rel).read_bytes(), rel), rel)
+    except Exception:  # noqa: BLE001 - the other module's own export reports its problems
+        return None

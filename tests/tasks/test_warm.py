@@ -1,0 +1,116 @@
+"""tasks.sandbox.warm: a warm worker forks each sandboxed run; each run is still a fresh process of its own."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tasks.sandbox import runner, warm
+from tasks.sandbox.spawn import run_child
+
+IMPORT = ["import", "--lib", "build/lib", "--target", "pkg.m", "--stub", "pkg"]
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    (tmp_path / "build" / "lib" / "pkg").mkdir(parents=True)
+    return tmp_path
+
+
+def module(repo: Path, text: str) -> None:
+    (repo / "build/lib/pkg/m.py").write_text(text)
+
+
+needs_fork = pytest.mark.skipif(not warm.enabled(), reason="no fork here: the plain spawn is used")
+
+
+@needs_fork
+def test_a_run_is_a_fork_of_the_warm_worker_in_its_own_session(repo: Path) -> None:
+    module(repo, "import os, sys\n"
+                 "assert os.getsid(0) == os.getpid(), 'not in a session of its own'\n"
+                 "assert 'numpy' in sys.modules and 'pytest' in sys.modules, 'not warm'\n"
+                 f"assert os.getcwd() == {str(repo)!r}\n")
+    outcome = run_child(repo, IMPORT, 30)
+    assert outcome.result is not None and outcome.result["status"] == "ok", outcome
+    assert warm.mode() == "fork"
+    assert warm.worker_pid() is not None
+
+
+@needs_fork
+def test_each_run_loads_the_students_code_afresh(repo: Path) -> None:
+    module(repo, "raise ValueError('one')\n")
+    first = run_child(repo, IMPORT, 30)
+    module(repo, "raise ValueError('two')\n")
+    second = run_child(repo, IMPORT, 30)
+    assert first.result is not None and second.result is not None
+    assert (first.result["error"], second.result["error"]) == ("ValueError: one", "ValueError: two")
+    assert warm.mode() == "fork"
+
+
+@needs_fork
+def test_the_environment_and_exit_code_are_the_childs(repo: Path) -> None:
+    module(repo, "import os\nassert os.environ['TT_PROBE'] == 'yes'\n")
+    outcome = run_child(repo, IMPORT, 30, env={"TT_PROBE": "yes"})
+    assert outcome.result is not None and outcome.result["status"] == "ok", outcome
+    outcome = run_child(repo, ["no-such-mode"], 30)  # the runner's argument parser exits with 2
+    assert (outcome.returncode, outcome.result) == (2, None)
+    assert "invalid choice: 'no-such-mode'" in outcome.output
+
+
+@needs_fork
+def test_on_timeout_the_forked_childs_group_is_killed(repo: Path) -> None:
+    pidfile = repo / "grandchild.pid"
+    module(repo, "import subprocess, sys, time\n"
+                 f"p = subprocess.Popen([{sys.executable!r}, '-c', 'import time; time.sleep(60)'])\n"
+                 f"open({str(pidfile)!r}, 'w').write(str(p.pid))\n"
+                 "time.sleep(60)\n")
+    start = time.monotonic()
+    outcome = run_child(repo, IMPORT, 2)
+    assert outcome.timed_out and time.monotonic() - start < 10
+    assert warm.mode() == "fork"
+    grandchild = int(pidfile.read_text())
+    for _ in range(50):
+        try:
+            os.kill(grandchild, 0)
+        except ProcessLookupError:
+            break
+        stat = Path(f"/proc/{grandchild}/stat")
+        if stat.exists() and " Z " in stat.read_text():
+            break  # a zombie: dead, waiting for init to reap it
+        time.sleep(0.1)
+    else:
+        pytest.fail("the grandchild outlived the timeout")
+    module(repo, "X = 1\n")  # the worker serves the next run
+    assert run_child(repo, IMPORT, 30).result == {"status": "ok", "seconds": pytest.approx(0, abs=5)}
+
+
+def test_without_fork_the_run_is_spawned(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TINYTORCH_WARM", "0")
+    module(repo, "import sys\nassert 'pytest' not in sys.modules\n")
+    outcome = run_child(repo, IMPORT, 30)
+    assert outcome.result is not None and outcome.result["status"] == "ok", outcome
+    assert warm.mode() == "spawn"
+
+
+def test_only_the_runner_is_forked(repo: Path) -> None:
+    assert warm.start([sys.executable, "-c", "pass"], repo, dict(os.environ)) is None
+    child = warm.start([sys.executable, "-m", runner.__name__, *IMPORT, "--result", str(repo / "r.json")], repo,
+                       dict(os.environ))
+    assert child is not None or not warm.enabled()
+    if child is not None:
+        child.stdout.read()
+        child.stdout.close()
+        assert child.wait(30) == 0
+
+
+def test_runs_from_several_threads_at_once_all_complete(repo: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    module(repo, "import time\ntime.sleep(0.3)\n")
+    with ThreadPoolExecutor(3) as pool:
+        outcomes = list(pool.map(lambda _: run_child(repo, IMPORT, 30), range(3)))
+    assert [o.result and o.result["status"] for o in outcomes] == ["ok", "ok", "ok"]  # one forked, the others spawned
