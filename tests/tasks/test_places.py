@@ -33,9 +33,10 @@ def test_a_percent_source_keeps_its_line_numbers() -> None:
     assert cell_of((2, 1, 4), 3) == (2, 1) and cell_of((), 1) is None
 
 
-def test_the_scanner_numbers_notebook_lines_across_cells() -> None:
+def test_the_scanner_numbers_notebook_lines_within_each_cell() -> None:
     cells = scan(json.dumps(NB), "m/ops.ipynb")
-    assert [(c.marker_line, c.first_line) for c in cells] == [(1, 1), (2, 3), (3, 4)]
+    # lines count within the cell, and the cell is named where a place is printed (sources.cell_place)
+    assert [(c.number, c.first_line) for c in cells] == [(1, 1), (2, 1), (3, 1)]
 
 
 def test_a_problem_in_a_notebook_names_its_cell(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
