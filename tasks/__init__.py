@@ -4,13 +4,19 @@ Layers, lowest first; a module imports only from its own layer or lower ones
 (tests/tasks/test_architecture.py checks it):
 
   core/     errors, output (levels, colour), atomic writes, layout (every build/ path
-            and task name), codeversion (a step's code digest, from its imports), text
+            and task name), codeversion (a step's code digest, from its imports), text,
+            places (how a source place prints, cells of a notebook included)
   tools/    one adapter per other tool's internals, with the versions it was checked
-            against: doitdb (state DB), doitcmd (command, saving), nbdev, griffe
-  model/    yamlpos -> manifest (the validated course: frozen records) -> graph
-  sandbox/  spawn (parent: timeout, group kill) -> runner (child: import, pytest)
-  steps/    sources -> export (nbdev) -> checks, testing, suites -> assemble (__init__);
-            notebooks
+            against: doitdb (state DB), doitstate (content records of passed tasks), doitcmd
+            (command, saving), nbdev, percent (jupytext's reader), griffe
+  model/    yamlpos -> fields (the table of manifest keys, records) -> manifest (validated)
+            with extras (public policy, package files) and grading; graph
+  sandbox/  spawn (parent: bounded waits and output, tree kill, limits) -> runner (child:
+            import, pytest); warm (a forking worker), proc (process tree), keep (course files
+            restored if student code changes them)
+  steps/    sources, regions (solution/hidden markers) -> export (nbdev), provides ->
+            checks, testing (testconfig: what decides a result), suites -> assemble;
+            notebooks (jupytext pairing)
   release/  api snapshot and compatibility, wheel, verify
   student/  the student edition: tree (stubs, visible tests, record, README) -> proofs
             (builds, reached, leaks) -> edition (atomic tree, archive); progress; update
