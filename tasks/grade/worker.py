@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 import secrets
 import shutil
 import sys
@@ -93,7 +94,7 @@ def grade(job: GradeJob, layers: Layers) -> dict[str, Any]:
         ran = isolate.run([sys.executable, "-m", agent.__name__], scratch, isolate.environment(scratch, scratch),
                           (nonce + "\n").encode(), layers, job.limits, job.student, uid)
         body, tampered = read_channel(ran.output, nonce)
-        changed = _changed(scratch, before)
+        changed = _changed(scratch, before) or restored_by_build(body)
         if changed:
             tampered = (f"the submission's code changed the instructor's {', '.join(changed[:3])}"
                         f"{' and more' if len(changed) > 3 else ''}; its results are not trusted")
@@ -110,3 +111,23 @@ def grade(job: GradeJob, layers: Layers) -> dict[str, Any]:
         return record(job, _every_module(job, "error", reason), time.monotonic() - start, layers, fatal=reason)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+RESTORED = re.compile(r"changed course files; each was restored:\n((?:  \S+?: .*\n?)+)")
+
+
+def restored_by_build(body: Any) -> list[str]:
+    """Instructor files the build itself caught the submission changing, and restored (tasks.sandbox.keep):
+    the digests match again afterwards, but the run was tampered with all the same."""
+    found: set[str] = set()
+    stack = [body]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            for m in RESTORED.finditer(item):
+                found.update(line.strip().split(": ", 1)[0] for line in m.group(1).splitlines() if line.strip())
+    return sorted(found)

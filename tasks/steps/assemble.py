@@ -182,8 +182,17 @@ def render_subpackage(package: str, dotted: str, api: list[tuple[str, list[str]]
     prefix = "." + dotted.split(".", 1)[1] + "."
     mine = [(rel[len(prefix) - 1:], names) for rel, names in api if rel.startswith(prefix)]
     lines = [f'"""Part of {package}; {dotted} re-exports the modules under it."""', "", GENERATED.rstrip(), ""]
-    lines += [f"from {rel} import *  # noqa: F401,F403" for rel, _ in mine]
-    names = [n for _, ns in mine for n in ns]
+    # a public name equal to one of this sub-package's submodules (tinytorch.core.tensor's `tensor()`) would
+    # replace the submodule as an attribute (`import pkg.core.tensor as m` gives the function): leave it out here
+    children = {rel.split(".")[1] for rel, _ in mine}
+    for rel, ns in mine:
+        kept = [n for n in ns if n not in children]
+        if kept == ns:
+            lines.append(f"from {rel} import *  # noqa: F401,F403")
+        else:
+            lines.append(f"from {rel} import {', '.join(kept)}  # noqa: F401" if kept else
+                         f"from . import {rel.split('.')[1]}  # noqa: F401")
+    names = [n for _, ns in mine for n in ns if n not in children]
     lines += ["", "__all__ = [", *(f"    {n!r}," for n in names), "]", ""]
     return "\n".join(lines)
 

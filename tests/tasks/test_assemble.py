@@ -112,3 +112,11 @@ def test_assemble_writes_inits_and_removes_stale_modules(tmp_path: Path) -> None
 def test_remove_stale_on_a_missing_package(tmp_path: Path) -> None:
     job = InitJob(root=str(tmp_path), lib="build/lib", package="pkg", modules=())
     assert remove_stale(job, set()) == []
+
+
+def test_a_subpackage_never_replaces_its_submodule_with_a_public_name_of_the_same_name() -> None:
+    from tasks.steps.assemble import render_subpackage
+
+    text = render_subpackage("pkg", "pkg.core", [(".core.tensor", ["Tensor", "tensor"]), (".core.ops", ["add"])])
+    assert "from .tensor import Tensor  # noqa: F401\n" in text and "from .ops import *" in text
+    assert "'tensor'" not in text  # `import pkg.core.tensor as m` stays the module

@@ -148,7 +148,9 @@ BREAK_ALL = "import pytest\n\n\n@pytest.fixture(autouse=True)\ndef broken():\n  
 def test_item5_a_conftest_that_breaks_the_tests_reruns_them(built: Course) -> None:
     built.write("tests/unit/conftest.py", BREAK_ALL)
     run = built.doit()
-    assert {"test:core", "test:ops", "test:model", "test:leaf"} <= run.ran  # was: nothing ran, "passed"
+    assert "test:core" in run.ran  # was: nothing ran, "passed"
+    # the others re-run or are blocked by core's failure (tasks.plan.pipeline: check waits for validate of deps)
+    assert {"test:ops", "test:model", "test:leaf"} <= run.ran | set(run.failed)
     assert run.code != 0 and "test:core" in run.failed
     (built.root / "tests/unit/conftest.py").unlink()
     run = built.doit()
