@@ -113,7 +113,7 @@ def grade(job: GradeJob, layers: Layers) -> dict[str, Any]:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-RESTORED = re.compile(r"changed course files; each was restored:\n((?:  \S+?: .*\n?)+)")
+RESTORED = re.compile(r"changed course files; each was restored:\n((?:  \S+: (?:changed|deleted) by .*\n?)+)")
 
 
 def restored_by_build(body: Any) -> list[str]:

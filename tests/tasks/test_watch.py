@@ -97,7 +97,7 @@ def test_watch_shows_the_verdict_of_each_save_and_stops_cleanly(built: Course) -
         assert "did not finish within 3 s" in "\n".join(live.out[i:i + 4])
         next_line(live, "status: ", i)
         n = len(live.out)
-        save(built, TEST, "def test_hang():\n    while True:\n        pass\n\n\n", "")
+        save(built, TEST, "def test_hang():\n    while True: pass\n\n\n", "")
         built.write("modules.yaml", good)
         next_line(live, GREEN, n)
     finally:
