@@ -261,4 +261,7 @@ def serve(fd: int) -> None:
 
 
 if __name__ == "__main__":
-    serve(int(sys.argv[1]))
+    try:
+        serve(int(sys.argv[1]))
+    except (OSError, KeyboardInterrupt):  # doit went away (Ctrl-C, kill) while the worker talked to it: end quietly
+        sys.exit(0)
