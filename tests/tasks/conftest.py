@@ -151,6 +151,20 @@ BREAK_ADD = ('    return Value(a.x + b.x)', '    raise ValueError("add is broken
 BREAK_EXPORT = ('def mul(a: Value, b: Value) -> Value:', 'def mul(a: Value, b: Value) -> Value')  # line 18
 
 
+# a bare package for the sandbox tests: build/lib/pkg, a module pkg.m written by `module`
+SANDBOX_IMPORT = ["import", "--lib", "build/lib", "--target", "pkg.m", "--stub", "pkg"]
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    (tmp_path / "build" / "lib" / "pkg").mkdir(parents=True)
+    return tmp_path
+
+
+def module(repo: Path, text: str) -> None:
+    (repo / "build/lib/pkg/m.py").write_text(text)
+
+
 def make_course(tmp_path: Path, name: str = "course", own_tasks: bool = False) -> Course:
     root = tmp_path / name
     shutil.copytree(FIXTURES / name, root)

@@ -16,22 +16,11 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, Course
+from conftest import REPO, Course, module
+from conftest import SANDBOX_IMPORT as IMPORT
 
 from tasks.model.fields import Limits
 from tasks.sandbox.spawn import OUTPUT_CAP, run_child
-
-IMPORT = ["import", "--lib", "build/lib", "--target", "pkg.m", "--stub", "pkg"]
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    (tmp_path / "build" / "lib" / "pkg").mkdir(parents=True)
-    return tmp_path
-
-
-def module(repo: Path, text: str) -> None:
-    (repo / "build/lib/pkg/m.py").write_text(text)
 
 
 def alive(pid: int) -> bool:

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import module
 
 from tasks.sandbox.spawn import run_child, trim
 
@@ -14,16 +15,6 @@ from tasks.sandbox.spawn import run_child, trim
 def test_trim_keeps_the_end() -> None:
     assert trim("abc", 5) == "abc"
     assert trim("0123456789", 4) == "[... 6 characters cut ...]\n6789"
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    (tmp_path / "build" / "lib" / "pkg").mkdir(parents=True)
-    return tmp_path
-
-
-def module(repo: Path, text: str) -> None:
-    (repo / "build/lib/pkg/m.py").write_text(text)
 
 
 def test_a_clean_import(repo: Path) -> None:

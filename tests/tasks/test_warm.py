@@ -8,22 +8,11 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import SANDBOX_IMPORT as IMPORT
+from conftest import module
 
 from tasks.sandbox import runner, warm
 from tasks.sandbox.spawn import run_child
-
-IMPORT = ["import", "--lib", "build/lib", "--target", "pkg.m", "--stub", "pkg"]
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    (tmp_path / "build" / "lib" / "pkg").mkdir(parents=True)
-    return tmp_path
-
-
-def module(repo: Path, text: str) -> None:
-    (repo / "build/lib/pkg/m.py").write_text(text)
-
 
 needs_fork = pytest.mark.skipif(not warm.enabled(), reason="no fork here: the plain spawn is used")
 
