@@ -33,6 +33,7 @@ EXPORT = "tasks.steps.export:export"
 EXPORT_INTACT = "tasks.steps.export:intact"
 NOTEBOOK = "tasks.steps.notebooks:sync"
 NOTEBOOK_SYNCED = "tasks.steps.notebooks:synced"
+RESULT_INTACT = "tasks.safety.recovery:result_intact"  # a damaged result file makes its task run again
 CHECK = "tasks.steps.checks:check_import"
 TEST = "tasks.steps.testing:run_tests"
 INIT = "tasks.steps.assemble:assemble"
@@ -153,6 +154,10 @@ class Pipeline:
 
         return PassedRecord(str(self.root), keep=result)
 
+    def _intact(self, result: str) -> Any:
+        """`uptodate` entry: a result file of the wrong shape counts as absent, so its task runs again."""
+        return action(RESULT_INTACT, str(self.root), result)
+
     def pending(self, reach: list[str]) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
         """In a student tree, the modules in `reach` with stubs shipped (their tests wait for them)."""
         return tuple((n, self.modules[n].source, self.student[n]) for n in reach if self.student.get(n))
@@ -223,7 +228,8 @@ class Pipeline:
                 # that points into the dependency, and no second timeout of the same endless loop
                 "task_dep": [layout.task("validate", d) for d in m.depends],
                 "targets": [layout.result("check", m.name)],
-                "uptodate": [self._passed(layout.result("check", m.name)), self._entry(m, CHECK, reach=reach)],
+                "uptodate": [self._passed(layout.result("check", m.name)), self._intact(layout.result("check", m.name)),
+                             self._entry(m, CHECK, reach=reach)],
                 "clean": True,
             }
 
@@ -247,7 +253,8 @@ class Pipeline:
                 "file_dep": [*m.tests, *test_inputs(self.root, m.tests), *(self.generated(n) for n in reach)],
                 "task_dep": [layout.task("check", m.name)],
                 "targets": [layout.result("test", m.name)],
-                "uptodate": [self._passed(layout.result("test", m.name)), self._entry(m, TEST, reach=reach, pytest=settings)],
+                "uptodate": [self._passed(layout.result("test", m.name)), self._intact(layout.result("test", m.name)),
+                             self._entry(m, TEST, reach=reach, pytest=settings)],
                 "clean": True,
             }
         self.scan().save()
@@ -331,6 +338,7 @@ class Pipeline:
                 "task_dep": task_dep,
                 "targets": [layout.result(suite.kind, suite.name)],
                 "uptodate": [self._passed(layout.result(suite.kind, suite.name)),
+                             self._intact(layout.result(suite.kind, suite.name)),
                              config_changed({"reach": reach, "code": version(TEST), "pytest": settings})],
                 "clean": True,
             }

@@ -141,3 +141,18 @@ def state_notes(root: Path, db: Path, build_existed: bool) -> list[str]:
         return [f"{rel} (doit's record of finished tasks) is missing: every task runs once to rebuild it; "
                 "generated files that come out the same are left as they are."]
     return []
+
+
+def result_intact(root: str, rel: str) -> bool:
+    """`uptodate` check: is the result file `rel` of the shape the steps write? A damaged or hand-edited one
+    (valid JSON such as `"passed": "many"`) counts as absent: its task runs again, with a note, to rewrite it."""
+    from tasks.reports.status import read_result
+
+    path = layout.at(root, rel)
+    if not path.exists() or read_result(path) is not None:
+        return True  # a missing target is doit's own business (it runs the task)
+    from tasks.core import output
+
+    output.emit("note", f"{rel} is not a result file of the shape doit writes (damaged or edited by hand): "
+                        "its task runs again to rewrite it.")
+    return False
