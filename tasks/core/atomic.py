@@ -26,14 +26,27 @@ def _tmp_beside(path: Path) -> Path:
 
 def write_bytes(path: Path, data: bytes) -> None:
     """Write `data` to `path` through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_beside(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _tmp_beside(path)
+    except OSError as exc:
+        raise _about(exc, path) from None
     try:
         tmp.write_bytes(data)
         os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise _about(exc, path) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _about(exc: OSError, path: Path) -> OSError:
+    """`exc`, naming the file the caller wanted written rather than its temporary file."""
+    if exc.errno is not None and exc.filename is None or exc.errno is not None and Path(os.fsdecode(exc.filename)).name.endswith(".tmp"):
+        return type(exc)(exc.errno, exc.strerror, str(path))
+    return exc
 
 
 def write_text(path: Path, text: str) -> None:

@@ -5,6 +5,7 @@ Every message names a place (`path:line:col` or `path:line`) and says how to fix
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 
 
@@ -30,6 +31,57 @@ class AssemblyError(BuildError):
 
 class ReleaseError(BuildError):
     """A release (wheel, verify, API compatibility) is refused."""
+
+
+class EnvironmentFault(BuildError):
+    """The machine, not the course, stops the run: a full disk, a read-only `build/`, a vanished state DB."""
+
+
+class DiskFull(BaseException):
+    """A full disk: the run stops at once with one message (a BaseException, so doit does not turn it into a
+    task failure and carry on into the same wall with every other task)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+FULL = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up"}
+# what a full disk looks like when it comes back as text: sqlite's message, from doit's DB or coverage's data file
+FULL_TEXT = ("No space left on device", "Disk quota exceeded", "database or disk is full")
+
+
+def disk_full(exc: BaseException | str) -> bool:
+    """Is `exc` (or a child's output) a full disk, however deep in an exception chain?"""
+    if isinstance(exc, str):
+        return any(text in exc for text in FULL_TEXT)
+    seen: set[int] = set()
+    here: BaseException | None = exc
+    while here is not None and id(here) not in seen:
+        seen.add(id(here))
+        if isinstance(here, OSError) and here.errno in FULL or any(text in str(here) for text in FULL_TEXT):
+            return True
+        here = here.__cause__ or here.__context__
+    return False
+
+
+def full_disk_message(path: str) -> str:
+    """The one message of a run stopped by a full disk: which file, what happened, what to do."""
+    return (f"{path} could not be written: the disk is full (No space left on device). doit stopped here; "
+            "nothing was half-written and every earlier output is intact. Free some space on that disk "
+            "(`doit clean` deletes what doit generated), then run doit again.")
+
+
+def unwritable_message(path: str, exc: OSError) -> str:
+    """`path` (a directory, shown with a trailing /) cannot be written: why, and the fix that fits the cause."""
+    if exc.errno in FULL:
+        return full_disk_message(path)
+    if exc.errno == errno.EROFS:
+        fix = (f"it is on a read-only file system: remount it read-write, or point {path} at a writable "
+               "disk (a symlink), then run doit again.")
+    else:
+        fix = f"make it writable (chmod -R u+w {path.rstrip('/')}) or delete it, then run doit again."
+    return f"{path} cannot be written ({exc.strerror}): doit keeps everything it generates there. {fix[0].upper()}{fix[1:]}"
 
 
 @dataclass(frozen=True, order=True)

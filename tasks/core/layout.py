@@ -13,6 +13,7 @@ BUILD = "build"
 DEFAULT_LIB = f"{BUILD}/lib"  # where the package is generated unless the manifest says otherwise
 STATE_DB = f"{BUILD}/.doit.db"  # doit's sqlite3 state
 LOCK = f"{BUILD}/.lock"  # one run at a time (tasks.safety.lock)
+RESERVE = f"{BUILD}/.reserve"  # space kept free so that a run stopped by a full disk can still record itself (tasks.safety.disk)
 
 STATE = f"{BUILD}/state"
 EXPORT_RECORDS = f"{STATE}/exports"  # what each export wrote: digest and line map

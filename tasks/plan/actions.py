@@ -10,11 +10,13 @@ The same string decides the task's code version (`tasks.core.codeversion`).
 from __future__ import annotations
 
 import importlib
+import multiprocessing
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from tasks.core.codeversion import code_version, module_file
-from tasks.core.errors import BuildError
+from tasks.core.errors import BuildError, DiskFull
 
 Action = tuple[Callable[..., Any], list[Any]]
 
@@ -27,17 +29,32 @@ def _split(target: str) -> tuple[str, str]:
     return module, function
 
 
-def call(target: str, *args: Any) -> Any:
-    """Import `target` ('module:function') and call it; a BuildError becomes a doit failure
-    that shows just its message."""
+def _failed(exc: Exception) -> Any:
+    """A BuildError as a doit failure that shows just its message; a full disk stops the run (one message)."""
     from doit.exceptions import TaskFailed
 
+    from tasks.safety import disk
+
+    try:
+        disk.stop_if_full(Path.cwd(), exc if not isinstance(exc, BuildError) else str(exc))
+    except DiskFull as stop:
+        if multiprocessing.parent_process() is not None:
+            return TaskFailed(stop.message)  # a `doit -n` worker: the run goes on, each task says the same
+        raise
+    if isinstance(exc, BuildError):
+        return TaskFailed(str(exc))
+    raise exc
+
+
+def call(target: str, *args: Any) -> Any:
+    """Import `target` ('module:function') and call it; a BuildError becomes a doit failure
+    that shows just its message, a full disk stops the run with one message."""
     module, function = _split(target)
     fn = getattr(importlib.import_module(module), function)
     try:
         return fn(*args)
-    except BuildError as exc:
-        return TaskFailed(str(exc))
+    except Exception as exc:  # noqa: BLE001  (re-raised unless it is a BuildError or a full disk)
+        return _failed(exc)
 
 
 def action(target: str, *args: Any) -> Action:
@@ -60,14 +77,12 @@ def fail(message: str) -> Any:
 
 def call_options(target: str, *args: Any, **options: Any) -> Any:
     """As `call`, with the task's command-line options (doit `params`) passed on as keywords."""
-    from doit.exceptions import TaskFailed
-
     module, function = _split(target)
     fn = getattr(importlib.import_module(module), function)
     try:
         return fn(*args, **options)
-    except BuildError as exc:
-        return TaskFailed(str(exc))
+    except Exception as exc:  # noqa: BLE001  (re-raised unless it is a BuildError or a full disk)
+        return _failed(exc)
 
 
 def action_options(target: str, *args: Any) -> Action:

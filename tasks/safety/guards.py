@@ -2,7 +2,7 @@
 
 Commands that run tasks or change state (`doit`, `doit run`, `clean`, `forget`,
 ...) take the tree lock, turn SIGTERM into Ctrl-C, move a corrupt state DB aside
-and sweep stray temporary files. Read-only commands (`list`, `info`, `help`,
+and sweep stray temporary files; `doit` (run) keeps space in reserve for a full disk (`tasks.safety.disk`). Read-only commands (`list`, `info`, `help`,
 `dumpdb`) take no lock and change nothing, except moving a corrupt DB aside
 when no run holds the lock (doit would stop on it with a traceback).
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tasks.core import layout, output
 from tasks.core.errors import BuildError
-from tasks.safety import interrupts, recovery
+from tasks.safety import disk, interrupts, recovery
 from tasks.safety.lock import TreeLock, timeout_from_env
 from tasks.tools import doitstate
 from tasks.tools.doitcmd import current_command
@@ -71,6 +71,9 @@ def install_guards(root: Path, dep_file: str) -> None:
             output.emit("note", f"{len(bad)} task record(s) in {db.relative_to(root).as_posix()} had the wrong shape "
                                 f"({', '.join(bad[:5])}{', ...' if len(bad) > 5 else ''}); those tasks run again.")
         recovery.sweep(build)
+        if command == "run":  # not `doit clean`: the way out of a full disk must not need free space
+            disk.keep_reserve(root)
+            disk.guard_state_db(root)
     except BuildError as exc:
         raise InvalidDodoFile(str(exc)) from None
 

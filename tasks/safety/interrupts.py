@@ -18,6 +18,7 @@ from types import FrameType, TracebackType
 from typing import Any
 
 from tasks.core import output
+from tasks.core.errors import DiskFull
 from tasks.tools.doitcmd import saving
 
 _NAMES: dict[int, str] = {signal.SIGINT.value: "Ctrl-C", signal.SIGTERM.value: "SIGTERM",
@@ -34,6 +35,9 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 def _report(previous: Any) -> Any:
     def excepthook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        if issubclass(kind, DiskFull):
+            output.emit("error", str(exc))  # the run stopped at the first write a full disk refused
+            return
         if issubclass(kind, KeyboardInterrupt):
             how = _NAMES.get(_received[0], "a signal") if _received else "Ctrl-C"
             output.emit("note", f"doit was stopped ({how}). The tasks that finished are recorded and every "

@@ -11,6 +11,7 @@ what to do. The lock is `fcntl.flock` on the root directory, opened once:
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import signal
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import TextIO
 
 from tasks.core import layout, output
-from tasks.core.errors import BuildError
+from tasks.core.errors import FULL, BuildError, EnvironmentFault, unwritable_message
 
 LOCK = layout.LOCK
 TIMEOUT_ENV = "COURSE_LOCK_TIMEOUT"
@@ -123,17 +124,20 @@ class TreeLock:
         _held.add(self)
         self.found_build = self.path.parent.is_dir()
         # the pid is for the message of a run that has to wait; the lock itself is the flock
+        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
             tmp.write_text(f"{os.getpid()}\n", encoding="ascii")
             os.replace(tmp, self.path)
         except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)  # a full disk must not keep even an empty temporary file
             self.release()
-            msg = (f"{self.path.parent.relative_to(self.root).as_posix()}/ cannot be written ({exc.strerror}): "
-                   f"doit keeps everything it generates there. Make it writable (chmod -R u+w "
-                   f"{self.path.parent.name}) or delete it, then run doit again.")
-            raise BuildError(msg) from None
+            where = self.path.parent.relative_to(self.root).as_posix() + "/"
+            if exc.errno in FULL:
+                where = self.path.relative_to(self.root).as_posix()
+            msg = unwritable_message(where, exc)
+            raise EnvironmentFault(msg) from None
         return True
 
     def acquire(self, timeout: float, stream: TextIO | None = None) -> None:

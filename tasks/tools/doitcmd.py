@@ -2,7 +2,8 @@
 
 doit offers no API for either, so both read the call stack. Checked against doit 0.36
 and 0.37: commands are `doit.cmd_base.Command` instances with a `name`; the state DB is
-written by `close`/`dump` in doit/dependency.py, called from `finish` in doit/runner.py.
+written by `close`/`dump` in doit/dependency.py, called from `finish` in doit/runner.py; the backend
+class is taken from the command's `_backends` map after dodo.py is loaded.
 tests/tasks/test_tools.py fails if those names move.
 """
 
@@ -10,22 +11,40 @@ from __future__ import annotations
 
 import sys
 from types import FrameType
+from typing import Any
 
 CHECKED = ">=0.36,<0.38"
 SAVING = (("doit/dependency.py", ("close", "dump")), ("doit/runner.py", ("finish",)))
 
 
-def current_command() -> str | None:
-    """The doit command (`run`, `list`, ...) on the call stack; None when doit's command line is not the caller."""
+def _command() -> Any:
     from doit.cmd_base import Command
 
-    frame: FrameType | None = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(2)
     while frame is not None:
         owner = frame.f_locals.get("self")
         if isinstance(owner, Command):
-            return str(owner.name)
+            return owner
         frame = frame.f_back
     return None
+
+
+def current_command() -> str | None:
+    """The doit command (`run`, `list`, ...) on the call stack; None when doit's command line is not the caller."""
+    owner = _command()
+    return None if owner is None else str(owner.name)
+
+
+def use_backend(name: str, cls: type) -> bool:
+    """Make the command that is loading dodo.py open its state DB `name` with `cls` (a subclass of doit's own
+    backend of that name). doit picks the backend class after dodo.py is loaded (`DoitCmdBase.execute`, from
+    its `_backends` map), so this works while dodo.py loads; False when there is no such command."""
+    owner = _command()
+    backends = getattr(owner, "_backends", None)
+    if not isinstance(backends, dict) or name not in backends or not issubclass(cls, backends[name]):
+        return False
+    backends[name] = cls
+    return True
 
 
 def saving(frame: FrameType | None) -> bool:

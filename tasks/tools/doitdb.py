@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -72,3 +72,31 @@ def states(root: Path, db: Path, names: Iterable[str],
             continue  # a row of the wrong shape counts as absent (tasks.safety.recovery.drop_bad_rows deletes it)
         out[task] = "stale" if any(_changed(root, d, data.get(d)) for d in deps) else "fresh"
     return out
+
+
+def guarded_sqlite(make_room: Callable[[], bool], stop: Callable[[BaseException], None]) -> type:
+    """doit's SqliteDB whose final save survives a full disk: on sqlite's "database or disk is full" it rolls
+    back, calls `make_room` and, if that freed anything, saves again; else it calls `stop` (which raises)."""
+    from doit.dependency import SqliteDB
+
+    class GuardedSqliteDB(SqliteDB):  # type: ignore[misc]
+        def dump(self) -> None:
+            try:
+                super().dump()
+                return
+            except sqlite3.OperationalError as exc:
+                if "full" not in str(exc):
+                    raise
+                self._conn.rollback()
+                if not make_room():
+                    stop(exc)
+                    raise
+            try:
+                super().dump()
+            except sqlite3.OperationalError as exc:
+                if "full" not in str(exc):
+                    raise
+                stop(exc)
+                raise
+
+    return GuardedSqliteDB

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import runpy
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -194,3 +196,51 @@ def built(tmp_path: Path, _built_template: Path) -> Course:
     root = tmp_path / "course"
     shutil.copytree(_built_template, root, symlinks=True)
     return Course(root)
+
+
+# -- environment faults made for real: mounts in a private mount namespace ---------------------------
+_NAMESPACES = (["unshare", "--mount", "--propagation", "private"],
+               ["unshare", "--mount", "--propagation", "private", "--map-root-user"])
+
+
+@functools.cache
+def mount_namespace() -> tuple[str, ...] | None:
+    """The command prefix that runs a process in a private mount namespace where it may mount a tmpfs
+    (`unshare -m`, as root or with a mapped root user), or None where this machine allows neither.
+    The mounts vanish with the process, so a test that crashes leaves none behind."""
+    probe = Path(tempfile.mkdtemp(prefix="mount-probe-"))
+    try:
+        for prefix in _NAMESPACES:
+            if shutil.which(prefix[0]) is None:
+                return None
+            try:
+                done = subprocess.run([*prefix, "sh", "-c", 'mount -t tmpfs -o size=64k tmpfs "$1"', "sh", str(probe)],
+                                      capture_output=True, timeout=20)
+            except (OSError, subprocess.TimeoutExpired):
+                continue
+            if done.returncode == 0:
+                return tuple(prefix)
+        return None
+    finally:
+        shutil.rmtree(probe, ignore_errors=True)
+
+
+def needs_mounts() -> tuple[str, ...]:
+    """`mount_namespace()`, or skip the test saying why."""
+    prefix = mount_namespace()
+    if prefix is None:
+        pytest.skip("no private mount namespace here (`unshare -m` with a tmpfs mount failed as root and as a "
+                    "mapped root user), so a full disk or a read-only build/ cannot be made for real")
+    return prefix
+
+
+def cli_mounted(course: Course, setup: str, *args: str, after: str = "", timeout: float = 300,
+                env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real `doit` command line in `course` inside a private mount namespace: `setup` (sh, run in the
+    course root) mounts what the test needs, `after` (sh, same namespace) looks at the result before the
+    mounts vanish; the exit code is doit's."""
+    prefix = needs_mounts()
+    script = f'set -e\n{setup}\nset +e\n"$@"\nrc=$?\n{after}\nexit $rc\n'
+    full_env = {**os.environ, "PYTHONPATH": str(course.build_system), "NO_COLOR": "1", **(env or {})}
+    return subprocess.run([*prefix, "sh", "-c", script, "sh", sys.executable, "-m", "doit", *args], cwd=course.root,
+                          env=full_env, capture_output=True, text=True, timeout=timeout)

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Course
+from conftest import Course, cli_mounted
 from runs import Live
 
 from tasks.core.errors import BuildError
@@ -117,7 +117,7 @@ def test_a_bad_lock_timeout_stops_doit_with_the_message(built: Course) -> None:
 
 def test_item9_a_read_only_build_gives_one_clear_message(built: Course) -> None:
     if os.geteuid() == 0:
-        pytest.skip("root writes to read-only directories")
+        pytest.skip("root writes to directories without write permission; the read-only mount test below covers root")
     build = built.root / "build"
     os.chmod(build, 0o555)
     try:
@@ -127,3 +127,16 @@ def test_item9_a_read_only_build_gives_one_clear_message(built: Course) -> None:
     assert run.returncode != 0
     assert "build/ cannot be written (Permission denied)" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_item9_a_read_only_mounted_build_gives_one_clear_message_even_to_root(built: Course) -> None:
+    ro = "mount --bind build build\nmount -o remount,ro,bind build"
+    run = cli_mounted(built, ro)
+    assert run.returncode == 3, run.stderr  # was: skipped as root, and a traceback for everyone else
+    assert run.stderr == (
+        "ERROR: build/ cannot be written (Read-only file system): doit keeps everything it generates there. "
+        "It is on a read-only file system: remount it read-write, or point build/ at a writable disk "
+        "(a symlink), then run doit again.\n")
+    assert run.stdout == ""
+    listed = cli_mounted(built, ro, "list")  # reading commands still work
+    assert listed.returncode == 0 and "export" in listed.stdout, listed.stderr
