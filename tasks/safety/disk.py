@@ -15,6 +15,7 @@ wrong hint), then crash writing its state DB. Instead:
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from tasks.core import layout, output
@@ -115,9 +116,16 @@ def _refused(exc: BaseException) -> OSError | None:
     return None
 
 
-def _named(root: Path, refused: OSError | None) -> str:
+NAMED = re.compile(r"\[Errno (?:28|122)\] [^:\n]+: '([^'\n]+)'")  # how Python prints an OSError with its file
+
+
+def _named(root: Path, refused: OSError | str | None) -> str:
     """The file a full disk refused, relative to the root where it lies under it; else build/."""
-    name = refused.filename if refused is not None else None
+    if isinstance(refused, str):
+        found = NAMED.search(refused)
+        name: str | bytes | None = found.group(1) if found else None
+    else:
+        name = refused.filename if refused is not None else None
     if not name:
         return f"{layout.BUILD}/"
     path = Path(os.fsdecode(name))
@@ -139,4 +147,4 @@ def stop_if_full(root: Path, exc: BaseException | str) -> None:
     if refused is None and not really_full(root):
         return
     release_reserve(root)
-    raise DiskFull(full_disk_message(_named(root, refused))) from None
+    raise DiskFull(full_disk_message(_named(root, refused or str(exc)))) from None

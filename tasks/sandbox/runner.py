@@ -356,9 +356,14 @@ def main(argv: list[str] | None = None) -> int:
         result = run_pytest(rest, ns.cover, ns.data_file, watch)
     proc.kill_tree(os.getpid(), include_self=False)  # what student code left running, daemons included
     tmp = f"{ns.result}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(result, f, indent=1)
-    os.replace(tmp, ns.result)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(result, f, indent=1)
+        os.replace(tmp, ns.result)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        # named, so that the parent can say which file a full disk refused
+        raise OSError(exc.errno, exc.strerror, ns.result) from None
     return 0
 
 

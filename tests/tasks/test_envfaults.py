@@ -4,9 +4,18 @@ mid-run) and damaged result files. Each fault is made for real: a small tmpfs in
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
 
-from conftest import Course, table_rows
+import pytest
+from conftest import Course, cli_mounted, table_rows
+
+from tasks.safety.recovery import STRAY
 
 
 def test_item5_a_result_of_the_wrong_shape_makes_its_task_run_again(built: Course) -> None:
@@ -23,3 +32,86 @@ def test_item5_a_result_of_the_wrong_shape_makes_its_task_run_again(built: Cours
     assert table_rows(run.stdout)["core"].split()[5] == "1/1"
     again = built.cli()
     assert ".  test:core" not in again.stdout and "not a result file" not in again.stderr
+
+
+# sh, in the course root, inside the namespace: build/ becomes a small tmpfs holding the built tree, then the disk
+# is filled up to FREE bytes
+FULL_DISK = """\
+saved="$(mktemp -d)"
+cp -a build/. "$saved"/
+mount -t tmpfs -o size=8m tmpfs build
+cp -a "$saved"/. build/
+rm -rf "$saved"
+cat /dev/zero > build/.filler 2>/dev/null || true
+truncate -s -{free} build/.filler
+"""
+# ... and after doit: what is in build/ (size and digest of every file) and whether the state DB is usable
+LOOK = f"""\
+"{sys.executable}" - "$OUT" <<'PY'
+import hashlib, json, os, sys
+from pathlib import Path
+from tasks.safety.recovery import db_problem
+files = {{p.as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in Path("build").rglob("*")
+         if p.is_file() and p.name != ".filler"}}
+def whole(p):
+    try:
+        if p.suffix == ".py":
+            compile(p.read_bytes(), str(p), "exec")
+        elif p.suffix in (".json", ".ipynb"):
+            json.loads(p.read_bytes())
+    except (SyntaxError, ValueError):
+        return False
+    return True
+broken = sorted(f for f in files if not whole(Path(f)))
+Path(sys.argv[1]).write_text(json.dumps({{"files": files, "broken": broken, "db": db_problem(Path("build/.doit.db"))}}))
+PY
+"""
+STOPPED = re.compile(r"^error: (\S+) could not be written: the disk is full \(No space left on device\)\. doit stopped "
+                     r"here; nothing was half-written and every earlier output is intact\. Free some space on that "
+                     r"disk \(`doit clean` deletes what doit generated\), then run doit again\.$", re.M)
+EDIT = ("        self.x = float(x)\n", "        self.x = float(x) + 0.0\n")  # exported code of core: everything re-runs
+
+
+def _digests(root: Path) -> dict[str, str]:
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in (root / "build").rglob("*") if p.is_file()}
+
+
+def _full_disk_run(course: Course, free: int, tmp: Path) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    look = tmp / "after.json"
+    run = cli_mounted(course, FULL_DISK.format(free=free), after=LOOK, env={"OUT": str(look)})
+    assert look.exists(), run.stderr
+    return run, json.loads(look.read_text())
+
+
+@pytest.mark.parametrize("free", [4096, 12288])
+def test_item1_a_full_disk_mid_run_stops_with_one_message_and_loses_nothing(
+        built: Course, tmp_path: Path, free: int) -> None:
+    assert built.cli().returncode == 0  # a tree built by the command line keeps its reserve
+    built.edit("modules/01_core/core.py", *EDIT)
+    before = _digests(built.root)
+    run, after = _full_disk_run(built, free, tmp_path)
+    out = run.stdout + run.stderr
+    if run.returncode == 0:  # everything fitted but the state DB: the reserve paid for it, and the user is told
+        assert "warning: the disk that holds build/ is full: doit spent its reserve (build/.reserve)" in run.stderr
+    else:
+        assert run.returncode == 1, out
+        assert len(STOPPED.findall(out)) == 1, out  # was: 27 task tracebacks with wrong hints, then sqlite's
+        assert "hint:" not in out and "FAILED" not in out
+    assert "Traceback" not in out, out
+    assert after["db"] is None  # doit's record of the run is intact (it saved what finished, in the reserve)
+    files = after["files"]
+    assert not [f for f in files if STRAY.match(Path(f).name) or f.startswith("build/.probe")]  # no partial file
+    lost = [f for f in before if f not in files and f != "build/.reserve"]
+    assert lost == []  # no earlier output destroyed
+    assert after["broken"] == []  # every generated module compiles, every JSON file parses: old bytes or new
+
+
+def test_item1_a_disk_already_full_stops_before_anything_runs(built: Course, tmp_path: Path) -> None:
+    run, after = _full_disk_run(built, 0, tmp_path)
+    assert run.returncode == 3
+    assert run.stderr == (
+        "ERROR: build/.lock could not be written: the disk is full (No space left on device). doit stopped here; "
+        "nothing was half-written and every earlier output is intact. Free some space on that disk (`doit clean` "
+        "deletes what doit generated), then run doit again.\n")
+    assert not [f for f in after["files"] if STRAY.match(Path(f).name)]  # was: build/.lock.<pid>.tmp left behind
