@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tasks.core import atomic, layout
-from tasks.core.errors import ReleaseError
+from tasks.core.errors import EnvironmentFault, ReleaseError, disk_full
 from tasks.sandbox.spawn import trim
 
 # run in the fresh environment: import everything, then every test_* function of every smoke file
@@ -87,13 +87,36 @@ def _run(cmd: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProce
                           stdin=subprocess.DEVNULL)
 
 
+def _says_full(exc: BaseException) -> bool:
+    """A full disk, raised here or reported by a child (ensurepip's output, pip's)?"""
+    if disk_full(exc):
+        return True
+    out = getattr(exc, "output", None) or b""
+    return disk_full(out.decode(errors="replace") if isinstance(out, bytes) else str(out))
+
+
 def verify(job: VerifyJob, wheel: str | None = None) -> dict[str, Any]:
-    """Fresh venv, install the wheel (and its declared dependencies only), run the smoke suite."""
+    """Fresh venv, install the wheel (and its declared dependencies only), run the smoke suite.
+
+    On any failure the environment is deleted: a half-built venv must not keep a full disk full."""
     root = Path(job.root)
     wheels = [Path(wheel)] if wheel else sorted(layout.at(root, layout.DIST).glob("*.whl"))
     if not wheels:
         raise ReleaseError(f"{layout.DIST}: no wheel to verify; run `doit wheel` first")
     whl = wheels[-1]
+    try:
+        return _verify(job, root, whl)
+    except BaseException as exc:
+        shutil.rmtree(job.env_dir, ignore_errors=True)
+        if _says_full(exc):
+            msg = (f"{layout.VERIFY_VENV}/ could not be written: the disk is full (No space left on device) while "
+                   f"{whl.name} was being verified in a fresh environment. The half-built environment was deleted. "
+                   "Free some space on that disk, then run `doit verify` again.")
+            raise EnvironmentFault(msg) from None
+        raise
+
+
+def _verify(job: VerifyJob, root: Path, whl: Path) -> dict[str, Any]:
     shutil.rmtree(job.env_dir, ignore_errors=True)
     venv.EnvBuilder(clear=True, with_pip=True, system_site_packages=False).create(job.env_dir)
     py = str(_python(job.env_dir))

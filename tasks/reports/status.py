@@ -125,6 +125,8 @@ def hint(task: str, message: str | None, source: str | None = None) -> str:
     step, _, name = task.partition(":")
     text = message or ""
     edit = source or "the module's source"
+    if "the disk is full (" in text:  # tasks.core.errors.full_disk_message: the machine, not the course
+        return "nothing is wrong with the course: free some space on the disk, then run doit again"
     if step == "export":
         return f"{edit} cannot be exported as it stands: fix it at the line shown, then run `doit validate:{name}`"
     if step == "check":

@@ -115,3 +115,23 @@ def test_item1_a_disk_already_full_stops_before_anything_runs(built: Course, tmp
         "nothing was half-written and every earlier output is intact. Free some space on that disk (`doit clean` "
         "deletes what doit generated), then run doit again.\n")
     assert not [f for f in after["files"] if STRAY.match(Path(f).name)]  # was: build/.lock.<pid>.tmp left behind
+
+
+VERIFY_FULL = ("build/verify/venv/ could not be written: the disk is full (No space left on device) while "
+               "minitorch-0.3.0-py3-none-any.whl was being verified in a fresh environment. The half-built environment "
+               "was deleted. Free some space on that disk, then run `doit verify` again.")
+
+
+def test_item2_a_full_disk_during_verify_leaves_no_half_built_venv(built: Course, tmp_path: Path) -> None:
+    assert built.doit("wheel").code == 0
+    look = tmp_path / "left.txt"
+    # build/verify on its own 6 MB disk: a venv with pip needs more
+    run = cli_mounted(built, "mkdir -p build/verify\nmount -t tmpfs -o size=6m tmpfs build/verify", "verify",
+                      after='(find build/verify; df -k build/verify | tail -1) > "$OUT"', env={"OUT": str(look)})
+    assert run.returncode == 1, run.stderr
+    assert f"  {VERIFY_FULL}\n  hint: nothing is wrong with the course: free some space on the disk, then run doit " \
+           "again\n" in run.stdout
+    assert "Traceback" not in run.stdout + run.stderr
+    left = look.read_text().splitlines()
+    assert left[:-1] == ["build/verify"]  # was: build/verify/venv, half-built, keeping the disk full
+    assert left[-1].split()[2] == "0"  # nothing of it left on that disk (kB used)
