@@ -3,8 +3,8 @@
 doit would carry on into the same wall with every task (each its own traceback and a
 wrong hint), then crash writing its state DB. Instead:
 - a run starts by keeping `build/.reserve` (at least 1 MiB, twice the state DB) allocated;
-- doit's state DB is saved through a guard (`guard_state_db`) that spends the reserve when the
-  disk filled up by the end of the run;
+- doit's state DB is saved through a guard (`tasks.safety.recovery.guard_state_db`) that spends
+  the reserve when the disk filled up by the end of the run;
 - the first write that meets a full disk (`tasks.plan.actions`) raises `DiskFull`; the
   reserve is deleted so doit can save its state DB and the reporter its table; the
   message names the file that could not be written and what to do;
@@ -18,7 +18,7 @@ import os
 import re
 from pathlib import Path
 
-from tasks.core import layout, output
+from tasks.core import layout
 from tasks.core.errors import FULL, DiskFull, EnvironmentFault, disk_full, full_disk_message
 
 RESERVE_MIN = 1 << 20
@@ -65,25 +65,6 @@ def release_reserve(root: Path) -> bool:
     except FileNotFoundError:
         return False
     return True
-
-
-def guard_state_db(root: Path) -> bool:
-    """Have doit save its state DB through `tasks.tools.doitdb.guarded_sqlite`: a full disk at the end of a run
-    (every task done, the last rows to save) uses the reserve, and if even that is not enough, ends in the
-    full-disk message instead of sqlite's traceback."""
-    from tasks.tools import doitcmd, doitdb
-
-    def stop(exc: BaseException) -> None:
-        raise DiskFull(full_disk_message(layout.STATE_DB)) from None
-
-    def make_room() -> bool:
-        if not release_reserve(root):
-            return False
-        output.warn(f"the disk that holds {layout.BUILD}/ is full: doit spent its reserve ({layout.RESERVE}) to "
-                    "save its record of this run. Free some space before the next run.")
-        return True
-
-    return doitcmd.use_backend("sqlite3", doitdb.guarded_sqlite(make_room, stop))
 
 
 def really_full(root: Path) -> bool:

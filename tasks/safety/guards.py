@@ -73,7 +73,7 @@ def install_guards(root: Path, dep_file: str) -> None:
         recovery.sweep(build)
         if command == "run":  # not `doit clean`: the way out of a full disk must not need free space
             disk.keep_reserve(root)
-            disk.guard_state_db(root)
+            recovery.guard_state_db(root)
     except BuildError as exc:
         raise InvalidDodoFile(str(exc)) from None
 

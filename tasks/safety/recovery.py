@@ -156,3 +156,30 @@ def result_intact(root: str, rel: str) -> bool:
     output.emit("note", f"{rel} is not a result file of the shape doit writes (damaged or edited by hand): "
                         "its task runs again to rewrite it.")
     return False
+
+
+def guard_state_db(root: Path) -> bool:
+    """Have doit keep its state DB through `tasks.tools.doitdb.guarded_sqlite` (False if it could not):
+    - a full disk at the end of a run (every task done, the last rows to save) spends the reserve
+      (`tasks.safety.disk`), and if even that is not enough ends in the full-disk message, not sqlite's traceback;
+    - a DB deleted during the run is made again, with a warning, not sqlite's "readonly database" traceback."""
+    from tasks.core import output
+    from tasks.core.errors import DiskFull, full_disk_message
+    from tasks.safety import disk
+    from tasks.tools import doitcmd, doitdb
+
+    def stop(exc: BaseException) -> None:
+        raise DiskFull(full_disk_message(layout.STATE_DB)) from None
+
+    def make_room() -> bool:
+        if not disk.release_reserve(root):
+            return False
+        output.warn(f"the disk that holds {layout.BUILD}/ is full: doit spent its reserve ({layout.RESERVE}) to "
+                    "save its record of this run. Free some space before the next run.")
+        return True
+
+    def vanished() -> None:
+        output.warn(f"{layout.STATE_DB} (doit's record of finished tasks) was deleted while this run was going on: "
+                    "a new one holds what this run checked and ran; any other task runs once on the next doit.")
+
+    return doitcmd.use_backend("sqlite3", doitdb.guarded_sqlite(make_room, stop, vanished))

@@ -9,6 +9,7 @@ if either changes shape.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -74,18 +75,58 @@ def states(root: Path, db: Path, names: Iterable[str],
     return out
 
 
-def guarded_sqlite(make_room: Callable[[], bool], stop: Callable[[BaseException], None]) -> type:
-    """doit's SqliteDB whose final save survives a full disk: on sqlite's "database or disk is full" it rolls
-    back, calls `make_room` and, if that freed anything, saves again; else it calls `stop` (which raises)."""
+def _identity(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def _full(exc: sqlite3.OperationalError) -> bool:
+    return "full" in str(exc)
+
+
+def guarded_sqlite(make_room: Callable[[], bool], stop: Callable[[BaseException], None],
+                   vanished: Callable[[], None]) -> type:
+    """doit's SqliteDB, hardened against the machine (doit's `_conn`, `_cache`, `_dirty`, `name`, `_sqlite3`):
+
+    - a full disk at the final save: roll back, `make_room`, save again; `stop` (which raises) when that fails;
+    - the DB file deleted (or replaced) during the run: sqlite would refuse every write ("attempt to write a
+      readonly database"); instead a new file is made holding every row this run read or wrote, and
+      `vanished` is called (the tasks it does not hold run once on the next run).
+    """
     from doit.dependency import SqliteDB
 
     class GuardedSqliteDB(SqliteDB):  # type: ignore[misc]
+        _conn: sqlite3.Connection
+
+        def __init__(self, name: str, codec: Any, **kwargs: Any) -> None:
+            super().__init__(name, codec, **kwargs)
+            self._identity = _identity(name)
+
+        def _reopen_if_gone(self) -> None:
+            if _identity(self.name) == self._identity:
+                return
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.close()
+            Path(self.name).parent.mkdir(parents=True, exist_ok=True)
+            self._conn = self._sqlite3(self.name)
+            self._identity = _identity(self.name)
+            self._dirty.update(task for task, data in self._cache.items() if data)  # {}: a task it has no row of
+            vanished()
+
+        def remove(self, task_id: str) -> None:
+            self._reopen_if_gone()
+            super().remove(task_id)
+
         def dump(self) -> None:
+            self._reopen_if_gone()
             try:
                 super().dump()
                 return
             except sqlite3.OperationalError as exc:
-                if "full" not in str(exc):
+                if not _full(exc):
                     raise
                 self._conn.rollback()
                 if not make_room():
@@ -94,7 +135,7 @@ def guarded_sqlite(make_room: Callable[[], bool], stop: Callable[[BaseException]
             try:
                 super().dump()
             except sqlite3.OperationalError as exc:
-                if "full" not in str(exc):
+                if not _full(exc):
                     raise
                 stop(exc)
                 raise

@@ -9,13 +9,15 @@ import json
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import Course, cli_mounted, table_rows
+from runs import Live
 
-from tasks.safety.recovery import STRAY
+from tasks.safety.recovery import STRAY, db_problem
 
 
 def test_item5_a_result_of_the_wrong_shape_makes_its_task_run_again(built: Course) -> None:
@@ -135,3 +137,27 @@ def test_item2_a_full_disk_during_verify_leaves_no_half_built_venv(built: Course
     left = look.read_text().splitlines()
     assert left[:-1] == ["build/verify"]  # was: build/verify/venv, half-built, keeping the disk full
     assert left[-1].split()[2] == "0"  # nothing of it left on that disk (kB used)
+
+
+DB_GONE = ("warning: build/.doit.db (doit's record of finished tasks) was deleted while this run was going on: a new "
+           "one holds what this run checked and ran; any other task runs once on the next doit.")
+
+
+@pytest.mark.parametrize("verdict", ["pass", "fail"])  # a failure makes doit delete the task's row at once
+def test_item3_the_state_db_deleted_mid_run_is_made_again(built: Course, verdict: str) -> None:
+    end = "" if verdict == "pass" else "    assert False\n"
+    built.write("tests/unit/test_leaf.py", f"import time\n\n\ndef test_slow():\n    time.sleep(2)\n{end}")
+    run = Live(built)
+    run.wait_for(".  test:leaf", timeout=120)
+    time.sleep(0.5)
+    built.path("build/.doit.db").unlink()  # as `rm build/.doit.db` in another terminal
+    code = run.finish(timeout=120)
+    out = "\n".join(run.out) + run.stderr
+    assert "Traceback" not in out  # was: sqlite3.OperationalError: attempt to write a readonly database
+    assert (code == 0) == (verdict == "pass"), out
+    assert run.stderr.count(DB_GONE) == 1, run.stderr
+    assert db_problem(built.path("build/.doit.db")) is None
+    again = built.cli()
+    ran = [line for line in again.stdout.splitlines() if line.startswith(".  ")]
+    assert ran == ([] if verdict == "pass" else [".  test:leaf"]), again.stdout  # the new DB knows this run's work
+    assert "note: build/.doit.db" not in again.stderr
