@@ -130,3 +130,68 @@ class Keeper:
             atomic.write_bytes(path, copy.read_bytes())
             done.append((rel, what))
         return done
+
+
+RECORDS = (layout.RESULTS, layout.PASSED)  # what decides a task's verdict, as the build wrote it
+STATE_DB = layout.STATE_DB
+
+Mark = tuple[int, int, int, int]  # size, mtime_ns, inode, ctime_ns (a write cannot set the ctime back)
+
+
+def _mark(path: Path) -> Mark | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns
+
+
+class Records:
+    """The build's own records of verdicts: result files, passed records, the state DB.
+
+    Student code of one module must not write another's verdict (a forged `passed` for a module
+    that failed, found by the grader as the build's word). Nothing of the build writes them while a
+    child runs (the parent waits for it), so any change is the child's: a changed or new record is
+    deleted (it counts as absent, so its task runs again), and the task fails saying which file.
+    Only for a run that executes its tasks in this process: under `doit -n` other workers write
+    their records meanwhile, so nothing could be told apart (see the README).
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.before: dict[str, Mark] = {}
+
+    def _files(self) -> Iterator[Path]:
+        for rel in RECORDS:
+            top = layout.at(self.root, rel)
+            for here, _, names in os.walk(top):
+                for name in names:
+                    yield Path(here, name)
+        yield layout.at(self.root, STATE_DB)
+
+    def snapshot(self) -> None:
+        for path in self._files():
+            mark = _mark(path)
+            if mark is not None:
+                self.before[path.relative_to(self.root).as_posix()] = mark
+
+    def stamps(self) -> dict[str, list[int]]:
+        """The records as the child's test watch wants them (size, mtime_ns, inode), to name the test."""
+        return {rel: list(mark[:3]) for rel, mark in self.before.items()}
+
+    def check(self) -> list[tuple[str, str]]:
+        """[(path, 'changed'|'deleted')] for every record the child changed, made or deleted; the changed and
+        made ones are removed (the state DB is only reported: it is doit's, open in this process)."""
+        done: list[tuple[str, str]] = []
+        seen = set()
+        for path in self._files():
+            rel = path.relative_to(self.root).as_posix()
+            seen.add(rel)
+            now = _mark(path)
+            if now is None or now == self.before.get(rel):
+                continue
+            if rel != STATE_DB:
+                path.unlink(missing_ok=True)
+            done.append((rel, "changed"))
+        done += [(rel, "deleted") for rel in self.before if rel not in seen]
+        return sorted(done)

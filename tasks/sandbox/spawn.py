@@ -17,6 +17,7 @@ from __future__ import annotations
 import collections
 import json
 import math
+import multiprocessing
 import os
 import shutil
 import subprocess
@@ -30,7 +31,7 @@ from typing import IO, Any
 from tasks.core import layout
 from tasks.model.fields import Limits
 from tasks.sandbox import proc, runner, warm  # runner: the child side; its module name is what the child runs
-from tasks.sandbox.keep import Keeper
+from tasks.sandbox.keep import Keeper, Records
 
 OUTPUT_CAP = 8 << 20  # bytes of a child's output kept on disk
 TAIL = 64 << 10  # bytes kept in memory for the message
@@ -128,8 +129,12 @@ def run_child(root: Path, args: list[str], timeout: float, env: dict[str, str] |
     child_env.update(env or {})
     keeper = Keeper(root)
     keeper.snapshot()
+    records = Records(root) if multiprocessing.parent_process() is None else None  # not under `doit -n`
+    if records is not None:
+        records.snapshot()
     watch = private / "watch.json"
-    watch.write_text(json.dumps({rel: list(stamp) for rel, stamp in keeper.before.items()}), encoding="utf-8")
+    stamps = {**(records.stamps() if records else {}), **{rel: list(stamp) for rel, stamp in keeper.before.items()}}
+    watch.write_text(json.dumps(stamps), encoding="utf-8")
     split = args.index("--") if "--" in args else len(args)
     extra = ["--watch", str(watch)] if args and args[0] == "pytest" else []
     cmd = [sys.executable, "-m", runner.__name__, *args[:split], "--result", result_path,
@@ -156,6 +161,7 @@ def run_child(root: Path, args: list[str], timeout: float, env: dict[str, str] |
         drain.join(REAP)  # the pipe closes when the last writer is dead; never wait longer than that
         result = _read(result_path)
         restored = keeper.restore()
+        forged = records.check() if records is not None else []
     except BaseException:  # Ctrl-C, SIGTERM (tasks.safety.interrupts): stop the child, leave nothing behind
         stop(child)
         raise
@@ -165,14 +171,27 @@ def run_child(root: Path, args: list[str], timeout: float, env: dict[str, str] |
         shutil.rmtree(private, ignore_errors=True)
     raw = (result or {}).get("touched")
     touched: dict[str, Any] = raw if isinstance(raw, dict) else {}
-    tampered = tuple(_tampered(rel, what, touched, args) for rel, what in restored)
+    tampered = (*(_tampered(rel, what, touched, args) for rel, what in restored),
+                *(_forged(rel, what, touched, args) for rel, what in forged))
     return Outcome(result, None if timed_out else child.returncode, drain.text(), timed_out, tampered)
 
 
-def _tampered(rel: str, what: str, touched: dict[str, Any], args: list[str]) -> str:
+def _who(rel: str, touched: dict[str, Any], args: list[str]) -> str:
     who = touched.get(rel)
     if who is None:
         who = f"importing {args[args.index('--target') + 1]}" if "--target" in args else "the tests"
+    return str(who)
+
+
+def _forged(rel: str, what: str, touched: dict[str, Any], args: list[str]) -> str:
+    if rel == layout.STATE_DB:
+        return f"{rel}: {what} by {_who(rel, touched, args)}; doit's record of finished tasks is not the tests' to write"
+    then = "it was removed, so its task runs again" if what == "changed" else "its task runs again"
+    return f"{rel}: {what} by {_who(rel, touched, args)}; a build record is not the tests' to write: {then}"
+
+
+def _tampered(rel: str, what: str, touched: dict[str, Any], args: list[str]) -> str:
+    who = _who(rel, touched, args)
     kept = f"; what it wrote is kept in {layout.SOURCE_COPIES}/replaced/" if what == "changed" else ""
     return f"{rel}: {what} by {who}; it was restored from its copy in {layout.SOURCE_COPIES}/{kept}"
 
