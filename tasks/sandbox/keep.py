@@ -9,6 +9,7 @@ lost, not even an editor's save that raced the run), and the caller says which t
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -138,12 +139,22 @@ STATE_DB = layout.STATE_DB
 Mark = tuple[int, int, int, int]  # size, mtime_ns, inode, ctime_ns (a write cannot set the ctime back)
 
 
-def _mark(path: Path) -> Mark | None:
+def _marks(top: str, prefix: str, out: dict[str, Mark]) -> None:
+    """Every file below `top` (a directory), by its path `prefix/...`: one scandir and one stat per entry, as
+    this runs around every child (a 1000-module course has some 6000 records)."""
     try:
-        st = path.stat()
+        entries = list(os.scandir(top))
     except OSError:
-        return None
-    return st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns
+        return
+    for entry in entries:
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                _marks(entry.path, f"{prefix}/{entry.name}", out)
+                continue
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        out[f"{prefix}/{entry.name}"] = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
 
 
 class Records:
@@ -151,8 +162,8 @@ class Records:
 
     Student code of one module must not write another's verdict (a forged `passed` for a module
     that failed, found by the grader as the build's word). Nothing of the build writes them while a
-    child runs (the parent waits for it), so any change is the child's: a changed or new record is
-    deleted (it counts as absent, so its task runs again), and the task fails saying which file.
+    child runs (the parent waits for it), so a changed or new record is the child's: it is deleted
+    (it counts as absent, so its task runs again), and the task fails saying which file.
     Only for a run that executes its tasks in this process: under `doit -n` other workers write
     their records meanwhile, so nothing could be told apart (see the README).
     """
@@ -161,37 +172,35 @@ class Records:
         self.root = root
         self.before: dict[str, Mark] = {}
 
-    def _files(self) -> Iterator[Path]:
+    def _now(self) -> dict[str, Mark]:
+        out: dict[str, Mark] = {}
         for rel in RECORDS:
-            top = layout.at(self.root, rel)
-            for here, _, names in os.walk(top):
-                for name in names:
-                    yield Path(here, name)
-        yield layout.at(self.root, STATE_DB)
+            _marks(str(layout.at(self.root, rel)), rel, out)
+        try:
+            st = os.stat(layout.at(self.root, STATE_DB))
+            out[STATE_DB] = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+        except OSError:
+            pass
+        return out
 
     def snapshot(self) -> None:
-        for path in self._files():
-            mark = _mark(path)
-            if mark is not None:
-                self.before[path.relative_to(self.root).as_posix()] = mark
+        self.before = self._now()
 
     def stamps(self) -> dict[str, list[int]]:
         """The records as the child's test watch wants them (size, mtime_ns, inode), to name the test."""
         return {rel: list(mark[:3]) for rel, mark in self.before.items()}
 
     def check(self) -> list[tuple[str, str]]:
-        """[(path, 'changed'|'deleted')] for every record the child changed, made or deleted; the changed and
-        made ones are removed (the state DB is only reported: it is doit's, open in this process)."""
-        done: list[tuple[str, str]] = []
-        seen = set()
-        for path in self._files():
-            rel = path.relative_to(self.root).as_posix()
-            seen.add(rel)
-            now = _mark(path)
-            if now is None or now == self.before.get(rel):
+        """[(path, 'changed')] for every record the child changed or made, removed (the state DB is only
+        reported: it is doit's, open in this process). A deleted record forges nothing (its task runs again),
+        and may be the user's `rm` in another terminal: it is not blamed on the child."""
+        now = self._now()
+        done = []
+        for rel, mark in now.items():
+            if mark == self.before.get(rel):
                 continue
             if rel != STATE_DB:
-                path.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    os.unlink(layout.at(self.root, rel))
             done.append((rel, "changed"))
-        done += [(rel, "deleted") for rel in self.before if rel not in seen]
         return sorted(done)

@@ -186,8 +186,8 @@ def _who(rel: str, touched: dict[str, Any], args: list[str]) -> str:
 def _forged(rel: str, what: str, touched: dict[str, Any], args: list[str]) -> str:
     if rel == layout.STATE_DB:
         return f"{rel}: {what} by {_who(rel, touched, args)}; doit's record of finished tasks is not the tests' to write"
-    then = "it was removed, so its task runs again" if what == "changed" else "its task runs again"
-    return f"{rel}: {what} by {_who(rel, touched, args)}; a build record is not the tests' to write: {then}"
+    return (f"{rel}: {what} by {_who(rel, touched, args)}; a build record is not the tests' to write: it was removed, "
+            "so its task runs again")
 
 
 def _tampered(rel: str, what: str, touched: dict[str, Any], args: list[str]) -> str:
