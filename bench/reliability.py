@@ -37,3 +37,22 @@ out = run_child(root, IMPORT, 10)
 print(f"setsid daemon at import, returning, timeout 10 s: stopped after {time.monotonic()-t:.2f} s")
 r = subprocess.run(["pgrep", "-f", "sleep 600"], capture_output=True, text=True)
 print("sleep 600 daemons left:", r.stdout.split())
+
+# the build records checked around every sandbox child (tasks.sandbox.keep.Records), at a 1000-module course's size
+from tasks.sandbox.keep import Records  # noqa: E402
+
+root = Path(tempfile.mkdtemp())
+for kind in ("check", "test", "integration"):
+    (root / "build/results" / kind).mkdir(parents=True)
+    for i in range(1000):
+        (root / "build/results" / kind / f"m{i}.json").write_text("{}")
+(root / "build/state/passed").mkdir(parents=True)
+for i in range(3000):
+    (root / "build/state/passed" / f"t{i}.json").write_text("{}")
+records = Records(root)
+t = time.perf_counter()
+records.snapshot()
+mid = time.perf_counter()
+records.check()
+print(f"build records guard, 6000 records: snapshot {(mid - t) * 1000:.1f} ms + check "
+      f"{(time.perf_counter() - mid) * 1000:.1f} ms per child")

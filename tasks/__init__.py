@@ -22,7 +22,7 @@ Layers, lowest first; a module imports only from its own layer or lower ones
             (builds, reached, leaks) -> edition (atomic tree, archive); progress; update
   reports/  status (the one status model) -> schema, pages, picture, report; console
             (doit's reporter: reads status only)
-  safety/   lock, interrupts, recovery, guards (what dodo.py sets up before doit runs)
+  safety/   lock, interrupts, recovery, guards (what dodo.py sets up before doit runs), disk (a full disk)
   grade/    `doit grade`: jobs (records) -> intake (submissions, safely) -> isolate, jail
             (scratch tree, limits, namespaces) -> agent (the run inside, signed result) ->
             verdict, worker (trusted side) -> executors (pool, Dask), gradebook
