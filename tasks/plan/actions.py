@@ -29,8 +29,8 @@ def _split(target: str) -> tuple[str, str]:
     return module, function
 
 
-def _failed(exc: Exception) -> Any:
-    """A BuildError as a doit failure that shows just its message; a full disk stops the run (one message)."""
+def _full(exc: Exception) -> Any:
+    """A full disk stops the run (DiskFull, one message); None when `exc` is not one."""
     from doit.exceptions import TaskFailed
 
     from tasks.safety import disk
@@ -41,9 +41,14 @@ def _failed(exc: Exception) -> Any:
         if multiprocessing.parent_process() is not None:
             return TaskFailed(stop.message)  # a `doit -n` worker: the run goes on, each task says the same
         raise
-    if isinstance(exc, BuildError):
-        return TaskFailed(str(exc))
-    raise exc
+    return None
+
+
+def _failed(exc: BuildError) -> Any:
+    """A BuildError as a doit failure that shows just its message (or a full disk's stop)."""
+    from doit.exceptions import TaskFailed
+
+    return _full(exc) or TaskFailed(str(exc))
 
 
 def call(target: str, *args: Any) -> Any:
@@ -53,8 +58,13 @@ def call(target: str, *args: Any) -> Any:
     fn = getattr(importlib.import_module(module), function)
     try:
         return fn(*args)
-    except Exception as exc:  # noqa: BLE001  (re-raised unless it is a BuildError or a full disk)
+    except BuildError as exc:
         return _failed(exc)
+    except Exception as exc:
+        stopped = _full(exc)
+        if stopped is None:
+            raise  # doit shows it as the task's error, with its traceback
+        return stopped
 
 
 def action(target: str, *args: Any) -> Action:
@@ -81,8 +91,13 @@ def call_options(target: str, *args: Any, **options: Any) -> Any:
     fn = getattr(importlib.import_module(module), function)
     try:
         return fn(*args, **options)
-    except Exception as exc:  # noqa: BLE001  (re-raised unless it is a BuildError or a full disk)
+    except BuildError as exc:
         return _failed(exc)
+    except Exception as exc:
+        stopped = _full(exc)
+        if stopped is None:
+            raise  # doit shows it as the task's error, with its traceback
+        return stopped
 
 
 def action_options(target: str, *args: Any) -> Action:

@@ -4,9 +4,12 @@ mid-run) and damaged result files. Each fault is made for real: a small tmpfs in
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import os
 import re
+import sqlite3
 import subprocess
 import sys
 import time
@@ -17,6 +20,8 @@ import pytest
 from conftest import Course, cli_mounted, table_rows
 from runs import Live
 
+from tasks.core import atomic
+from tasks.core.errors import disk_full, unwritable_message
 from tasks.safety.recovery import STRAY, db_problem
 
 
@@ -161,3 +166,50 @@ def test_item3_the_state_db_deleted_mid_run_is_made_again(built: Course, verdict
     ran = [line for line in again.stdout.splitlines() if line.startswith(".  ")]
     assert ran == ([] if verdict == "pass" else [".  test:leaf"]), again.stdout  # the new DB knows this run's work
     assert "note: build/.doit.db" not in again.stderr
+
+
+@pytest.mark.parametrize(("err", "message"), [
+    (errno.EACCES, "build/ cannot be written (Permission denied): doit keeps everything it generates there. Make it "
+                   "writable (chmod -R u+w build) or delete it, then run doit again."),
+    (errno.EROFS, "build/ cannot be written (Read-only file system): doit keeps everything it generates there. It is "
+                  "on a read-only file system: remount it read-write, or point build/ at a writable disk (a symlink), "
+                  "then run doit again."),
+    (errno.ENOSPC, "build/ could not be written: the disk is full (No space left on device). doit stopped here; nothing "
+                   "was half-written and every earlier output is intact. Free some space on that disk (`doit clean` "
+                   "deletes what doit generated), then run doit again."),
+])
+def test_an_unwritable_build_gets_the_fix_that_fits_its_cause(err: int, message: str) -> None:
+    assert unwritable_message("build/", OSError(err, os.strerror(err))) == message
+
+
+@pytest.mark.parametrize(("raised", "full"), [
+    (OSError(errno.ENOSPC, "No space left on device"), True),
+    (sqlite3.OperationalError("database or disk is full"), True),
+    (RuntimeError("wrapped"), False),
+    (OSError(errno.EACCES, "Permission denied"), False),
+])
+def test_a_full_disk_is_known_however_it_is_raised(raised: BaseException, full: bool) -> None:
+    assert disk_full(raised) is full
+    try:
+        try:
+            raise raised
+        except BaseException as inner:
+            raise ValueError("a tool's own error") from inner
+    except ValueError as outer:
+        assert disk_full(outer) is full  # nbdev and coverage re-raise it as something else
+
+
+def test_a_refused_atomic_write_names_the_target_not_its_temporary(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "m.py"
+    target.write_bytes(b"old")
+
+    def full(self: Path, data: bytes) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device", str(self))
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    with pytest.raises(OSError) as exc:
+        atomic.write_bytes(target, b"new")
+    assert exc.value.errno == errno.ENOSPC and exc.value.filename == str(target)
+    monkeypatch.undo()
+    assert target.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["m.py"]
