@@ -213,3 +213,17 @@ def test_a_refused_atomic_write_names_the_target_not_its_temporary(tmp_path: Pat
     assert exc.value.errno == errno.ENOSPC and exc.value.filename == str(target)
     monkeypatch.undo()
     assert target.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["m.py"]
+
+
+def test_item1_a_full_disk_under_doit_n_2_fails_its_task_with_the_message(built: Course, tmp_path: Path) -> None:
+    assert built.cli().returncode == 0
+    built.edit("modules/01_core/core.py", *EDIT)
+    look = tmp_path / "after.json"
+    run = cli_mounted(built, FULL_DISK.format(free=4096), "-n", "2", after=LOOK, env={"OUT": str(look)})
+    out = run.stdout + run.stderr
+    assert "Traceback" not in out, out
+    after = json.loads(look.read_text())
+    assert after["broken"] == [] and after["db"] is None
+    if run.returncode != 0:  # a worker cannot stop the run: its task fails with the message and the right hint
+        assert "could not be written: the disk is full (No space left on device)" in out, out
+        assert "  hint: nothing is wrong with the course: free some space on the disk, then run doit again" in out
