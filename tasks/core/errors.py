@@ -41,9 +41,10 @@ class DiskFull(BaseException):
     """A full disk: the run stops at once with one message (a BaseException, so doit does not turn it into a
     task failure and carry on into the same wall with every other task)."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, path: str = "") -> None:
         super().__init__(message)
         self.message = message
+        self.path = path
 
 
 FULL = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up"}
@@ -65,9 +66,10 @@ def disk_full(exc: BaseException | str) -> bool:
     return False
 
 
-def full_disk_message(path: str) -> str:
-    """The one message of a run stopped by a full disk: which file, what happened, what to do."""
-    return (f"{path} could not be written: the disk is full (No space left on device). doit stopped here; "
+def full_disk_message(path: str, stopped: bool = True) -> str:
+    """The one message of a run stopped by a full disk: which file, what happened, what to do
+    (`stopped=False`: a `doit -n` worker's task, which cannot stop the run)."""
+    return (f"{path} could not be written: the disk is full (No space left on device).{' doit stopped here;' * stopped} "
             "nothing was half-written and every earlier output is intact. Free some space on that disk "
             "(`doit clean` deletes what doit generated), then run doit again.")
 

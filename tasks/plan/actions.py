@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tasks.core.codeversion import code_version, module_file
-from tasks.core.errors import BuildError, DiskFull
+from tasks.core.errors import BuildError, DiskFull, full_disk_message
 
 Action = tuple[Callable[..., Any], list[Any]]
 
@@ -39,7 +39,7 @@ def _full(exc: Exception) -> Any:
         disk.stop_if_full(Path.cwd(), exc if not isinstance(exc, BuildError) else str(exc))
     except DiskFull as stop:
         if multiprocessing.parent_process() is not None:
-            return TaskFailed(stop.message)  # a `doit -n` worker: the run goes on, each task says the same
+            return TaskFailed(full_disk_message(stop.path, stopped=False))  # a `doit -n` worker: the run goes on
         raise
     return None
 

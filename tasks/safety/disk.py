@@ -128,4 +128,5 @@ def stop_if_full(root: Path, exc: BaseException | str) -> None:
     if refused is None and not really_full(root):
         return
     release_reserve(root)
-    raise DiskFull(full_disk_message(_named(root, refused or str(exc)))) from None
+    path = _named(root, refused or str(exc))
+    raise DiskFull(full_disk_message(path), path) from None

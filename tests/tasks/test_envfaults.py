@@ -225,5 +225,6 @@ def test_item1_a_full_disk_under_doit_n_2_fails_its_task_with_the_message(built:
     after = json.loads(look.read_text())
     assert after["broken"] == [] and after["db"] is None
     if run.returncode != 0:  # a worker cannot stop the run: its task fails with the message and the right hint
-        assert "could not be written: the disk is full (No space left on device)" in out, out
+        assert ("could not be written: the disk is full (No space left on device). nothing was half-written and "
+                "every earlier output is intact.") in out, out
         assert "  hint: nothing is wrong with the course: free some space on the disk, then run doit again" in out
