@@ -269,7 +269,8 @@ class Pipeline:
         return InitJob(root=str(self.root), lib=self.manifest.lib, package=self.manifest.package,
                        modules=tuple((m.name, m.target, layout.export_record(m.name)) for m in self.manifest.modules),
                        public={m.name: m.public for m in self.manifest.modules if m.public != "all"},
-                       files=self.manifest.files)
+                       files=self.manifest.files,
+                       public_at={m.name: m.public_at for m in self.manifest.modules if m.public_at})
 
     def package_files(self) -> list[str]:
         """Every file of the generated package: the exported modules, the assembled `__init__` files, the extra files."""

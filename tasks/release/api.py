@@ -141,7 +141,7 @@ def _source_of(obj: Any, root: Path, lib: str, records: dict[str, dict[str, Any]
     except (ValueError, AttributeError, TypeError):
         return ""
     record = records.get(rel)
-    place = source_place(record, obj.lineno) if record and obj.lineno else None
+    place = source_place(record, obj.lineno, root) if record and obj.lineno else None
     return place or f"{rel}:{obj.lineno or 1}"
 
 
