@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tasks.core.errors import Problem
-from tasks.core.places import Place, shown
+from tasks.core.places import Place
 from tasks.core.text import closest
 from tasks.steps.sources import Cell, Import, check_code, decode, scan
 
@@ -107,12 +107,12 @@ def missing(importer: str, importer_path: str, imports: Iterable[Import], provid
             if name == WILDCARD or name in names.exported:
                 continue
             imported = Place(importer_path, imp.line, 0, imp.cell)
-            both = f"{importer} imports {name} from {provider} ({shown(imported)}); {provider} does not export it"
+            both = f"{importer} imports {name} from {provider} ({imported}); {provider} does not export it"
             if name in names.elsewhere:
                 defined = Place(names.path, names.elsewhere[name], 0, names.cells.get(name, 0))
                 where = defined if at_provider else imported
                 problems.append(Problem(where.path, where.line, 0, (
-                    f"{both} (defined at {shown(defined)} in a cell without '#| export'): "
+                    f"{both} (defined at {defined} in a cell without '#| export'): "
                     "add '#| export' at the top of that cell"), where.cell))
             else:
                 guess = closest(name, [n for n in names.exported if n != WILDCARD])
