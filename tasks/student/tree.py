@@ -130,11 +130,11 @@ def build_tree(root: Path, manifest: Manifest, version: str) -> Tree:
         folder = Path(m.source).parent.as_posix()
         if folder not in (".", ""):
             for rel in _walk(root, folder):
-                if rel not in sources and not rel.endswith(".ipynb"):
+                if rel not in sources and not rel.endswith(".ipynb") and not _build_ignore(root, rel):
                     files.setdefault(rel, _as_is(root, rel))
     if problems:
         raise SourceError("\n".join(problems))
-    files[".gitignore"] = Shipped(b"build/\n.venv/\n__pycache__/\n")
+    files[".gitignore"] = Shipped(gitignore(manifest).encode("utf-8"))
     files["README.md"] = Shipped(readme(manifest, modules).encode("utf-8"))
     record = {
         "schema_version": SCHEMA, "package": manifest.package, "version": version,
@@ -144,6 +144,21 @@ def build_tree(root: Path, manifest: Manifest, version: str) -> Tree:
     record["files"] = {rel: digest(f.data) for rel, f in sorted(files.items())}
     files[layout.STUDENT_RECORD] = Shipped((json.dumps(record, indent=1, sort_keys=True) + "\n").encode())
     return Tree(files, modules, hidden, record)
+
+
+def gitignore(manifest: Manifest) -> str:
+    """The student repository's .gitignore: what the build generates, and the notebooks paired with the sources."""
+    paired = [f"/{layout.paired_notebook(m.source)}" for m in manifest.modules if not m.source.endswith(".ipynb")]
+    return "\n".join(["build/", ".venv/", "__pycache__/",
+                      "# the notebooks paired with the sources (doit notebooks): your work is in the sources too",
+                      *paired]) + "\n"
+
+
+def _build_ignore(root: Path, rel: str) -> bool:
+    """A .gitignore the build wrote beside paired notebooks (the student's build writes its own)."""
+    from tasks.steps.notebooks import IGNORE, IGNORE_MARK
+
+    return Path(rel).name == IGNORE and (root / rel).read_bytes().startswith(IGNORE_MARK.encode())
 
 
 def readme(manifest: Manifest, modules: dict[str, ModuleRegions]) -> str:
