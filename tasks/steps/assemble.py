@@ -17,7 +17,7 @@ from typing import Any
 
 from tasks.core import atomic
 from tasks.core.errors import AssemblyError, Problem, join
-from tasks.core.places import Place, shown
+from tasks.core.places import Place
 from tasks.core.text import parents
 from tasks.model.fields import MANIFEST
 from tasks.steps.export import source_at
@@ -159,7 +159,7 @@ def collect_api(job: InitJob) -> list[tuple[str, list[str]]]:
                     f"other in 'from {job.package} import *': rename one, make it private with a leading '_', {fix}"),
                     here.cell))
             else:
-                owner[n] = (name, shown(here))
+                owner[n] = (name, str(here))
         rel = "." + target.split(".", 1)[1]
         api.append((rel, names))
     if problems:

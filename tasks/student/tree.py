@@ -17,6 +17,7 @@ from typing import Any
 
 from tasks.core import layout
 from tasks.core.errors import BuildError, SourceError
+from tasks.core.places import start
 from tasks.model.manifest import MANIFEST, Manifest
 from tasks.steps.regions import Region, solution_regions, strip_hidden, stub_source
 from tasks.steps.sources import decode, scan
@@ -82,8 +83,9 @@ def module_regions(root: Path, name: str, source: str) -> tuple[str, ModuleRegio
     """A source's text and its validated solution regions."""
     text = decode((root / source).read_bytes(), source)
     if source.endswith(".ipynb"):
-        msg = (f"{source}:1: the student edition stubs percent (.py) sources only; pair the notebook with a "
-               "'.py' source (jupytext --set-formats ipynb,py:percent) and list that in modules.yaml")
+        msg = (f"{start(source)}: the student edition stubs percent (.py) sources only; make the notebook a '.py' "
+               f"source ('jupytext --to py:percent {source}') and list that in modules.yaml: the build pairs it "
+               "with a notebook again")
         raise SourceError(msg)
     regions = solution_regions(scan(text, source), source)
     return text, ModuleRegions(name, source, regions, [])
