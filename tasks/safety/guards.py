@@ -80,7 +80,7 @@ def _ignore_build(root: Path) -> None:
     """build/ ignores itself, so `git status` is clean after a build of any course, whatever its .gitignore says."""
     ignore = layout.at(root, layout.BUILD_IGNORE)
     if not ignore.exists():
-        atomic.write_bytes(ignore, b"# everything under build/ is generated (doit): never committed\n*\n")
+        atomic.write_bytes(ignore, f"# everything under {layout.BUILD}/ is generated (doit): never committed\n*\n".encode())
 
 
 def release_lock(root: Path) -> None:

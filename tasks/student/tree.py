@@ -151,7 +151,7 @@ def build_tree(root: Path, manifest: Manifest, version: str) -> Tree:
 def gitignore(manifest: Manifest) -> str:
     """The student repository's .gitignore: what the build generates, and the notebooks paired with the sources."""
     paired = [f"/{layout.paired_notebook(m.source)}" for m in manifest.modules if not m.source.endswith(".ipynb")]
-    return "\n".join(["build/", ".venv/", "__pycache__/",
+    return "\n".join([f"{layout.BUILD}/", ".venv/", "__pycache__/",
                       "# the notebooks paired with the sources (doit notebooks): your work is in the sources too",
                       *paired]) + "\n"
 
