@@ -77,7 +77,7 @@ def install_guards(root: Path, dep_file: str) -> None:
 
 
 def _ignore_build(root: Path) -> None:
-    """build/ ignores itself, so `git status` is clean after a build of any course, whatever its .gitignore says."""
+    """The build folder ignores itself: `git status` is clean after a build of any course, whatever its .gitignore says."""
     ignore = layout.at(root, layout.BUILD_IGNORE)
     if not ignore.exists():
         atomic.write_bytes(ignore, f"# everything under {layout.BUILD}/ is generated (doit): never committed\n*\n".encode())
