@@ -15,8 +15,8 @@ from __future__ import annotations
 import multiprocessing
 from pathlib import Path
 
-from tasks.core import layout, output
-from tasks.core.errors import BuildError
+from tasks.core import atomic, layout, output
+from tasks.core.errors import FULL, BuildError, EnvironmentFault, unwritable_message
 from tasks.safety import disk, interrupts, recovery
 from tasks.safety.lock import TreeLock, timeout_from_env
 from tasks.tools import doitstate
@@ -74,8 +74,20 @@ def install_guards(root: Path, dep_file: str) -> None:
         if command == "run":  # not `doit clean`: the way out of a full disk must not need free space
             disk.keep_reserve(root)
             recovery.guard_state_db(root)
+        _ignore_build(root)
     except BuildError as exc:
         raise InvalidDodoFile(str(exc)) from None
+
+
+def _ignore_build(root: Path) -> None:
+    """The build folder ignores itself: `git status` is clean after a build of any course, whatever its .gitignore says."""
+    ignore = layout.at(root, layout.BUILD_IGNORE)
+    if not ignore.exists():
+        try:
+            atomic.write_bytes(ignore, f"# everything under {layout.BUILD}/ is generated (doit): never committed\n*\n".encode())
+        except OSError as exc:  # a full disk or a read-only build/: one message, not a traceback at load time
+            where = layout.BUILD_IGNORE if exc.errno in FULL else f"{layout.BUILD}/"
+            raise EnvironmentFault(unwritable_message(where, exc)) from None
 
 
 def release_lock(root: Path) -> None:
