@@ -193,9 +193,11 @@ def test_every_status_has_its_exact_gradebook_rows(graded: tuple[Class, Run]) ->
     assert rows["bob", "ops"] == ("failing", "1", "3", "6.67",
                                   "2 of 3 tests failed; first: tests/unit/test_ops.py::test_mul")
     # model needs ops, which fails: its tests are not run against a broken dependency (the edit-loop rule)
-    assert rows["bob", "model"] == ("error", "0", "0", "0", "not tested: depends on ops, which does not pass")
-    assert rows["bob", "integration:ops_model"] == ("error", "0", "0", "",
-                                                    "not run (blocked): a module it needs does not pass")
+    # blocked is todo (it cannot be graded yet), never error; the reason names what blocks it
+    assert rows["bob", "model"] == ("todo", "0", "0", "0", "not tested: depends on ops, which does not pass")
+    assert rows["bob", "integration:ops_model"] == ("todo", "0", "0", "", "not run: it needs ops, which does not pass")
+    assert rows["bob", "integration:leaf_core"] == ("done", "1", "1", "", "1 of 1 tests passed")
+    assert rows["bob", "system:package"] == ("todo", "0", "0", "", "not run: it needs ops, which does not pass")
     assert rows["erin", "ops"][0] == "timeout"
     # placed at the line the hanging test loops on, with the test's name (the edit-loop blame)
     assert rows["erin", "ops"][4].startswith("modules/02_ops/ops.py:")
@@ -235,7 +237,8 @@ def test_bad_input_is_reported_and_the_rest_is_graded(graded: tuple[Class, Run])
                                    "submission's folder; archive the repository from inside it")
     assert rows["ken", "core"] == ("error", "0", "0", "0", f"{CORE}: a symbolic link out of the submission "
                                    "(to /etc/passwd); submit the file itself")
-    assert rows["ken", "ops"][0] == "error"  # it imports core, which is missing
+    # it imports core, which is not graded: blocked, so todo, and the reason says why
+    assert rows["ken", "ops"] == ("todo", "0", "0", "0", "not tested: depends on core, which does not pass")
     size = (2 << 20) + len((graded[0].reference / LEAF).read_bytes())
     assert rows["leo", "leaf"] == ("error", "0", "0", "0",
                                    f"{LEAF}: {size} bytes, over the 1048576 byte limit for a module source")
@@ -295,6 +298,59 @@ def test_a_resubmission_regrades_only_that_student(tmp_path: Path) -> None:
     assert fixed.rows["bob", "ops"][0] == "done"
     k.course.edit("tests/unit/test_ops.py", "== -6.0", "== -6.0  # fixed")  # a hidden test changes
     assert sorted(k.grade().ran) == ["grade:alice", "grade:bob", "grade:~gradebook"]
+
+
+def _regraded(k: Class, student: str) -> list[str]:
+    """The units the last run graded again for `student` (the others' rows were reused)."""
+    return list(json.loads(k.course.read(f"build/grades/results/{student}.json"))["ran"])
+
+
+EVERY = ["core", "ops", "model", "leaf", *SUITES]
+
+
+def test_a_changed_test_file_regrades_only_its_module_and_what_it_blocked(tmp_path: Path) -> None:
+    k = Class(tmp_path)
+    k.student("alice")
+    k.student("bob", (OPS, MUL, "return Value(a.x + b.x)"))
+    first = k.grade()
+    assert _regraded(k, "alice") == EVERY and _regraded(k, "bob") == EVERY
+    k.course.edit("tests/unit/test_leaf.py", "== 4.0", "== 4.0, 'double of 2'")  # one module's test file
+    again = k.grade()
+    assert sorted(again.ran) == ["grade:alice", "grade:bob", "grade:~gradebook"]
+    assert _regraded(k, "alice") == ["leaf"] and _regraded(k, "bob") == ["leaf"]
+    assert again.rows == first.rows
+    # a hidden test of ops is fixed: ops is graded again; what ops blocked (bob's) is too, what was tested is kept
+    k.course.edit("tests/unit/test_ops.py", "== -6.0", "== -6.0  # fixed")
+    fixed = k.grade()
+    assert _regraded(k, "alice") == ["ops"]
+    assert _regraded(k, "bob") == ["ops", "model", "integration:ops_model", "system:package"]
+    assert fixed.rows == first.rows
+    k.course.edit("tests/unit/test_ops.py", "== -6.0  # fixed", "== 6.0")  # a wrong hidden test blocks model
+    wrong = k.grade()
+    assert _regraded(k, "alice") == ["ops"]
+    assert wrong.rows["alice", "ops"] == ("failing", "2", "3", "13.33",
+                                          "1 of 3 tests failed; first: tests/unit/test_ops.py::test_mul_negative")
+    for item in ("model", "integration:ops_model", "system:package"):
+        assert wrong.rows["alice", item][0] == "todo", item
+        assert wrong.rows["alice", item][4].endswith("ops, which does not pass"), item
+    assert wrong.rows["alice", "leaf"] == first.rows["alice", "leaf"]
+    k.course.edit("tests/unit/test_ops.py", "== 6.0", "== -6.0")  # fixed again: what ops blocked is graded again
+    k.grade()
+    assert _regraded(k, "alice") == ["ops", "model", "integration:ops_model", "system:package"]
+    assert k.grade().rows == first.rows
+
+
+def test_a_resubmission_regrades_only_what_it_changed(tmp_path: Path) -> None:
+    k = Class(tmp_path)
+    k.student("alice")
+    k.student("bob", (OPS, MUL, "return Value(a.x + b.x)"))
+    first = k.grade()
+    shutil.copyfile(k.reference / OPS, k.subs / "bob" / OPS)  # bob fixes ops
+    fixed = k.grade()
+    assert fixed.ran == ["grade:bob", "grade:~gradebook"]
+    assert _regraded(k, "bob") == ["ops", "model", "integration:ops_model", "system:package"]
+    assert {i: r for (s, i), r in fixed.rows.items() if s == "bob"} == \
+        {i: r for (s, i), r in first.rows.items() if s == "alice"}
 
 
 def _processes_under(folder: Path) -> list[int]:
