@@ -179,6 +179,8 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Class, Ru
     (mia / OPS).write_bytes((mia / OPS).read_bytes().replace(b"a + b", b"a \xe9 b"))
     k.student("nick", (LEAF, 'def double(v: Value) -> Value:\n    """2 * v"""\n    return Value(2 * v.x)', FORK))
     k.student("olga", (LEAF, 'def double(v: Value) -> Value:\n    """2 * v"""\n    return Value(2 * v.x)', PRINT))
+    k.student("pia", (LEAF, "return Value(2 * v.x)", 'raise NotImplementedError("write double")'),
+              (LEAF, "", "\n# %%\n#| export\nTWO = double(Value(1))\n"))
     (k.subs / "not an id!").mkdir()
     yield k, k.grade()
 
@@ -214,6 +216,20 @@ def test_todo_is_a_stub_that_raises_not_implemented(graded: tuple[Class, Run]) -
     assert (status, passed, points) == ("todo", "0", "0")
     assert reason == f"not written yet: {total} of {total} tests reach NotImplementedError"
     assert run.rows["carol", "core"][0] == "done"
+    # what waits for a stub is todo too, and says what it waits for
+    assert run.rows["carol", "model"] == ("todo", "0", "0", "0", "waiting for ops")
+    assert run.rows["carol", "integration:ops_model"] == ("todo", "0", "0", "", "waiting for ops")
+    assert run.rows["carol", "system:package"] == ("todo", "0", "0", "", "waiting for ops")
+    assert run.rows["carol", "integration:leaf_core"] == ("done", "1", "1", "", "1 of 1 tests passed")
+
+
+def test_a_stub_called_at_import_is_todo_not_an_import_error(graded: tuple[Class, Run]) -> None:
+    _, run = graded
+    status, passed, total, points, reason = run.rows["pia", "leaf"]
+    assert (status, passed, total, points) == ("todo", "0", "0", "0")
+    assert reason.startswith("not written yet: importing it reaches NotImplementedError ("), reason
+    assert run.rows["pia", "integration:leaf_core"] == ("todo", "0", "0", "", "waiting for leaf")
+    assert run.rows["pia", "ops"][0] == "done"
 
 
 def test_changing_the_instructors_tests_is_tampering(graded: tuple[Class, Run]) -> None:
@@ -266,6 +282,7 @@ def test_feedback_shows_visible_tests_in_full_and_hidden_tests_by_name(graded: t
     text = k.course.read("build/grades/feedback/bob.md")
     assert "### tests/unit/test_ops.py::test_mul\n\nat `tests/unit/test_ops.py:10`: assert 6.0 == 8.0" in text
     assert "- hidden test failed: `test_mul_negative`" in text
+    assert "| model | todo | 0/0 | not tested: depends on ops, which does not pass |" in text  # why it is blocked
     assert "assert mul(Value(-2), Value(3))" not in text, "a hidden test's code leaked into the feedback"
 
 
@@ -351,6 +368,34 @@ def test_a_resubmission_regrades_only_what_it_changed(tmp_path: Path) -> None:
     assert _regraded(k, "bob") == ["ops", "model", "integration:ops_model", "system:package"]
     assert {i: r for (s, i), r in fixed.rows.items() if s == "bob"} == \
         {i: r for (s, i), r in first.rows.items() if s == "alice"}
+
+
+def _tree(*folders: Path, leave: tuple[Path, ...] = ()) -> dict[str, tuple[int, int]]:
+    """Every file under `folders` but those under `leave`: path -> (size, mtime)."""
+    found = {}
+    for folder in folders:
+        for p in folder.rglob("*"):
+            if p.is_file() and not any(p.is_relative_to(x) for x in leave):
+                st = p.stat()
+                found[str(p)] = (st.st_size, st.st_mtime_ns)
+    return found
+
+
+def test_the_grader_writes_only_under_build_grades(tmp_path: Path) -> None:
+    k = Class(tmp_path)
+    k.student("alice")
+    k.student("bob", (OPS, MUL, "return Value(a.x + b.x)"))
+    assert k.course.cli("validate").returncode == 0  # the instructor's own build exists beside the gradebook
+    grades = k.course.path("build/grades")
+    # doit's own record of the grade tasks and the one-run-at-a-time lock are what any doit run writes
+    db = (*k.course.root.glob("build/.doit.db*"), k.course.path("build/.lock"))
+    before = _tree(k.course.root, k.subs, leave=(grades, *db))
+    k.grade()
+    after = _tree(k.course.root, k.subs, leave=(grades, *db))
+    assert after == before
+    assert sorted(p.name for p in grades.iterdir()) == ["feedback", "grades.csv", "grades.json", "index.html",
+                                                         "results", "scratch"]
+    assert list((grades / "scratch").iterdir()) == []
 
 
 def _processes_under(folder: Path) -> list[int]:
