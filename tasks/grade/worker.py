@@ -140,8 +140,10 @@ def grade(job: GradeJob, layers: Layers) -> dict[str, Any]:
     last = previous(job)
     stale = stale_units(job, keys, last)
     partial = last is not None and len(stale) < len(job.units)
+    items = {u.item for u in job.units}  # a unit the course no longer has is not kept
     if last is not None and not stale:
-        return {**last, "key": job.key, "units": keys, "ran": [], "seconds": round(time.monotonic() - start, 2)}
+        return {**last, "key": job.key, "units": keys, "ran": [], "seconds": round(time.monotonic() - start, 2),
+                "rows": [r for r in last["rows"] if r["item"] in items]}
     root = Path(job.root)
     scratch = layout.at(root, layout.grade_scratch(job.student))
     sources = dict(taken.sources)
@@ -169,8 +171,8 @@ def grade(job: GradeJob, layers: Layers) -> dict[str, Any]:
                       else f"the grading run ended without a result (exit {ran.returncode})")
             return record(job, _every_module(job, "timeout" if timed_out else "error", reason),
                           time.monotonic() - start, layers, fatal=reason)
-        reuse: dict[str, verdict.Row] = {r["item"]: r for r in last["rows"] if r["item"] not in stale} \
-            if partial and last else {}
+        reuse: dict[str, verdict.Row] = {r["item"]: r for r in last["rows"] if r["item"] in items
+                                         and r["item"] not in stale} if partial and last else {}
         rows = verdict.grade_all(body or {}, taken.problems, job.sources, timed_out,
                                  {u.item: u.needs for u in job.units}, reuse)
         return record(job, rows, time.monotonic() - start, layers, tampered=tampered, log=(body or {}).get("log", ""),

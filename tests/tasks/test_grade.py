@@ -357,6 +357,22 @@ def test_a_changed_test_file_regrades_only_its_module_and_what_it_blocked(tmp_pa
     assert k.grade().rows == first.rows
 
 
+def test_a_test_file_added_or_removed_is_graded_or_dropped_alone(tmp_path: Path) -> None:
+    k = Class(tmp_path)
+    k.student("alice")
+    k.grade()
+    k.course.path("tests/integration/test_leaf_core.py").unlink()
+    gone = k.grade()
+    assert _regraded(k, "alice") == []
+    assert ("alice", "integration:leaf_core") not in gone.rows
+    k.course.write("tests/integration/test_leaf_twice.py", "from minitorch.core.core import Value\n"
+                   "from minitorch.core.leaf import double\n\n\ndef test_four():\n"
+                   "    assert double(double(Value(1))).x == 4.0\n")
+    added = k.grade()
+    assert _regraded(k, "alice") == ["integration:leaf_twice"]
+    assert added.rows["alice", "integration:leaf_twice"] == ("done", "1", "1", "", "1 of 1 tests passed")
+
+
 def test_a_resubmission_regrades_only_what_it_changed(tmp_path: Path) -> None:
     k = Class(tmp_path)
     k.student("alice")
