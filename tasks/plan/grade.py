@@ -66,7 +66,10 @@ class Grade:
             return
         mods = self.p.manifest.modules
         sources = [m.source for m in mods]
-        files = [f for f in instructor_files(root, skip=[folder, root / "tasks"]) if f not in set(sources)]
+        # the instructor's paired notebooks are the reference's: beside a student's source they would
+        # read as a second edit (tasks.steps.notebooks); the scratch build pairs the student's own
+        mine = {*sources, *(layout.paired_notebook(src) for src in sources if not src.endswith(".ipynb"))}
+        files = [f for f in instructor_files(root, skip=[folder, root / "tasks"]) if f not in mine]
         system = Path(codeversion.HERE).parent  # the build system doing the grading is the one copied in
         system_files = [f"tasks/{f}" for f in instructor_files(system / "tasks")]
         limits = Limits()

@@ -406,9 +406,13 @@ def test_the_grader_writes_only_under_build_grades(tmp_path: Path) -> None:
     # doit's own record of the grade tasks and the one-run-at-a-time lock are what any doit run writes
     db = (*k.course.root.glob("build/.doit.db*"), k.course.path("build/.lock"))
     before = _tree(k.course.root, k.subs, leave=(grades, *db))
-    k.grade()
+    run = k.grade()
     after = _tree(k.course.root, k.subs, leave=(grades, *db))
     assert after == before
+    # the instructor's paired notebooks (the reference's) are not copied beside the student's sources
+    assert k.course.path("modules/02_ops/ops.ipynb").exists()
+    assert run.rows["bob", "ops"] == ("failing", "1", "3", "6.67",
+                                      "2 of 3 tests failed; first: tests/unit/test_ops.py::test_mul")
     assert sorted(p.name for p in grades.iterdir()) == ["feedback", "grades.csv", "grades.json", "index.html",
                                                          "results", "scratch"]
     assert list((grades / "scratch").iterdir()) == []
