@@ -119,11 +119,11 @@ def one_build(course: Path, timeout: float) -> float:
     return time.perf_counter() - start
 
 
-def regraded(course: Path, since: float) -> int:
-    """How many units (module or test file) of every submission the `doit grade` started at `since` graded again
-    (a result it did not rewrite keeps the count of the run that wrote it)."""
-    return sum(len(json.loads(p.read_text(encoding="utf-8")).get("ran", []))
-               for p in (course / "build/grades/results").glob("*.json") if p.stat().st_mtime >= since)
+def regraded(course: Path, since: float) -> dict[str, int]:
+    """Per submission, how many units (module or test file) the `doit grade` started at `since` graded again
+    (a result it did not rewrite keeps the count of the run that wrote it, so it is left out)."""
+    return {p.stem: len(json.loads(p.read_text(encoding="utf-8")).get("ran", []))
+            for p in sorted((course / "build/grades/results").glob("*.json")) if p.stat().st_mtime >= since}
 
 
 def leftovers(tmp: Path) -> list[int]:
@@ -226,8 +226,8 @@ def render(r: dict[str, Any]) -> str:
     timed = {name: secs for name, secs, _ in r["rows"]}
     if "LocalCluster 1 worker" in timed and "LocalCluster 2 workers" in timed:
         lines.append(f"speed-up 1 -> 2 workers: {timed['LocalCluster 1 worker'] / timed['LocalCluster 2 workers']:.2f}x")
-    lines.append(f"{'regrade':<48} {'wall s':>8} {'units re-graded':>16}")
-    lines += [f"{name:<48} {secs:>8.1f} {units:>16}" for name, secs, units in r["regrades"]]
+    lines.append(f"{'regrade':<48} {'wall s':>8} {'units re-graded':>16}  (per submission rewritten)")
+    lines += [f"{name:<48} {secs:>8.1f} {sum(units.values()):>16}  {units}" for name, secs, units in r["regrades"]]
     lines.append("hostile submissions (contained: the class finished; marked: the module is not done):")
     lines += [f"  {h['student']} {h['kind']:<7} {h['module']:<13} {h['status']:<9} {h['reason']}" for h in r["hostile"]]
     lines.append(f"all hostile marked: {all(h['marked'] == 'True' for h in r['hostile'])}; "
