@@ -119,11 +119,17 @@ def one_build(course: Path, timeout: float) -> float:
     return time.perf_counter() - start
 
 
-def regraded(course: Path, since: float) -> dict[str, int]:
-    """Per submission, how many units (module or test file) the `doit grade` started at `since` graded again
-    (a result it did not rewrite keeps the count of the run that wrote it, so it is left out)."""
+def written(course: Path) -> dict[str, int]:
+    """Each stored result's mtime (ns), to tell which ones a run rewrote."""
+    return {p.stem: p.stat().st_mtime_ns for p in (course / "build/grades/results").glob("*.json")}
+
+
+def regraded(course: Path, before: dict[str, int]) -> dict[str, int]:
+    """Per submission whose result the last `doit grade` rewrote, how many units (module or test file) it graded
+    again (a tampered result is never reused: that submission is graded whole whenever its task runs)."""
     return {p.stem: len(json.loads(p.read_text(encoding="utf-8")).get("ran", []))
-            for p in sorted((course / "build/grades/results").glob("*.json")) if p.stat().st_mtime >= since}
+            for p in sorted((course / "build/grades/results").glob("*.json"))
+            if before.get(p.stem) != p.stat().st_mtime_ns}
 
 
 def leftovers(tmp: Path) -> list[int]:
@@ -196,9 +202,9 @@ def main(argv: list[str] | None = None) -> int:
                             ("one module's test file changed", course / str(manifest_modules(course)[
                                 real.leaf_module]["tests"][0]))):  # type: ignore[index]
             path.write_text(path.read_text(encoding="utf-8") + "\n# a change\n", encoding="utf-8")
-            since = time.time() - 1
+            before = written(course)
             secs = grade(course, subs, args.timeout)[0]
-            regrades.append((f"regrade: {label} (local pool)", secs, regraded(course, since)))
+            regrades.append((f"regrade: {label} (local pool)", secs, regraded(course, before)))
         scratch = sorted(p.name for p in (course / "build/grades/scratch").glob("*"))
         left = leftovers(Path(tmp))
     report = {"count": args.count, "single_build": single, "rows": rows, "regrades": regrades, "kinds": kinds,
