@@ -2,6 +2,8 @@
 
 `grade(job, layers)` is what a pool process or a Dask worker runs. It never raises for
 anything a submission does: every outcome is a result record (see `tasks.grade.gradebook`).
+Each unit (`tasks.grade.jobs.Unit`) is keyed from what was actually taken; a clean stored
+result's rows are kept for the units whose key holds, and only the others are graded again.
 """
 
 from __future__ import annotations
@@ -81,9 +83,9 @@ def stale_units(job: GradeJob, keys: dict[str, str], before: dict[str, Any] | No
 
 
 def goals(job: GradeJob, stale: list[str], last: dict[str, Any]) -> list[str]:
-    """The inner doit's tasks for a partial regrade, run without their task_dep (`tasks.grade.single`): the exports the stale units run,
-    and only their own checks and tests (the units they need keep their stored rows). A unit that a kept
-    row blocks is not run at all (`tasks.grade.verdict` marks it)."""
+    """The inner doit's tasks for a partial regrade, run without their task_dep (`tasks.grade.single`):
+    the exports the stale units run, and only their own checks and tests (the units they need keep their
+    stored rows). A unit that a kept row blocks is not run at all (`tasks.grade.verdict` marks it)."""
     units = {u.item: u for u in job.units}
     kept = {r["item"]: r for r in last.get("rows", []) if r["item"] not in stale}
     want = {item for item in stale if all(kept[n]["status"] == "done" for n in units[item].needs if n in kept)}
