@@ -1,8 +1,9 @@
 """The grading run inside a submission's scratch tree (run by `tasks.grade.jail`, inside every isolation layer).
 
-    python -m tasks.grade.agent     (the nonce on the first line of stdin)
+    python -m tasks.grade.agent     (stdin: the nonce, then a JSON list of doit goals, [] for the whole build)
 
-It reads the per-run nonce, closes stdin, runs the instructor's pipeline with `doit` as a child
+It reads the per-run nonce and the goals (a partial regrade names only the tasks of the units to grade
+again, `tasks.grade.worker.goals`), closes stdin, runs the instructor's pipeline with `doit` as a child
 (no stdin, its output kept to a tail), reads what the build wrote through the status model, and
 prints ONE line: the results and an HMAC of them keyed by the nonce. The nonce is never in an
 environment, an argument or a file, so the student's code (run by the build, further down) cannot
@@ -31,8 +32,9 @@ def sign(nonce: str, body: dict[str, Any]) -> str:
     return hmac.new(nonce.encode(), blob, hashlib.sha256).hexdigest()
 
 
-def _run_doit(root: Path) -> tuple[int, str]:
-    proc = subprocess.Popen([sys.executable, "-m", "doit", *GOALS], cwd=root, stdin=subprocess.DEVNULL,
+def _run_doit(root: Path, goals: list[str]) -> tuple[int, str]:
+    cmd = ["-m", "tasks.grade.single", *goals] if goals else ["-m", "doit", *GOALS]
+    proc = subprocess.Popen([sys.executable, *cmd], cwd=root, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, close_fds=True)
     assert proc.stdout is not None
     tail: collections.deque[bytes] = collections.deque()
@@ -93,9 +95,13 @@ def collect(root: Path) -> dict[str, Any]:
 
 def main() -> int:
     nonce = sys.stdin.readline().strip()
+    try:
+        goals = [str(g) for g in json.loads(sys.stdin.readline() or "[]")]
+    except ValueError:
+        goals = []
     sys.stdin.close()
     root = Path.cwd()
-    code, log = _run_doit(root)
+    code, log = _run_doit(root, goals)
     try:
         body: dict[str, Any] = {**collect(root), "doit_exit": code, "log": log.replace(f"{root}/", "")}
     except Exception as exc:  # a tree the build could not even read: report it, signed

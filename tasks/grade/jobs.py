@@ -29,6 +29,23 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Unit:
+    """One graded item of every submission (a module, or an integration/system test file), and what decides it.
+
+    Its grade is reused while its key holds: the digest of `files` (the instructor's files of this item
+    alone: a module's unit tests, a suite's test file), of the student's sources of `reach`, and of the
+    instructor files every item shares (`GradeJob.common`).
+    """
+
+    item: str  # module name, or 'integration:<t>' / 'system:<t>'
+    kind: Literal["module", "integration", "system"]
+    reach: tuple[str, ...]  # the modules whose sources it runs (itself, its dependencies, what its tests import)
+    needs: tuple[str, ...]  # the modules that must pass before it is tested (a module's dependencies, a suite's reach)
+    files: tuple[str, ...]  # the instructor's files that are this item's alone
+    digest: str  # of `files`
+
+
+@dataclass(frozen=True)
 class GradeJob:
     """Everything needed to grade one submission, as plain data (picklable for a pool or Dask)."""
 
@@ -40,6 +57,8 @@ class GradeJob:
     build_system: str  # the folder holding the grader's own `tasks` package, copied in as tasks/
     system_files: tuple[str, ...]  # its files, 'tasks/...'
     limits: Limits = field(default_factory=Limits)
+    units: tuple[Unit, ...] = ()  # modules in course order, then the suites
+    common: str = ""  # the digest of what every unit shares: the other instructor files, the build system, the limits
 
     @property
     def student(self) -> str:

@@ -4,7 +4,9 @@ A submission's task is up to date while its key holds: the digest of what is tak
 (its module sources, or its archive), of every instructor file copied into its scratch tree
 (the tests, hidden ones included, the manifest, the build system's code) and of the grading
 code itself. Only the tasks whose key changed re-run; their work goes to one batch
-(`tasks.grade.executors`) on the local pool or on a Dask cluster.
+(`tasks.grade.executors`) on the local pool or on a Dask cluster. Inside a submission the grain
+is finer: each module and test file is a `Unit` with its own key (`tasks.grade.worker`), so a
+changed test file of one module re-grades that module and what is built on it, nothing else.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from doit import task_params
 from tasks.core import codeversion, layout
 from tasks.grade.intake import discover, fingerprint
 from tasks.grade.isolate import instructor_files
-from tasks.grade.jobs import BookSpec, GradeJob, Limits
+from tasks.grade.jobs import BookSpec, GradeJob, Limits, Unit
 from tasks.plan.actions import action, fail, version
 from tasks.plan.pipeline import Pipeline
 
@@ -64,17 +66,24 @@ class Grade:
             return
         mods = self.p.manifest.modules
         sources = [m.source for m in mods]
-        files = [f for f in instructor_files(root, skip=[folder, root / "tasks"]) if f not in set(sources)]
+        # the instructor's paired notebooks are the reference's: beside a student's source they would
+        # read as a second edit (tasks.steps.notebooks); the scratch build pairs the student's own
+        mine = {*sources, *(layout.paired_notebook(src) for src in sources if not src.endswith(".ipynb"))}
+        files = [f for f in instructor_files(root, skip=[folder, root / "tasks"]) if f not in mine]
         system = Path(codeversion.HERE).parent  # the build system doing the grading is the one copied in
         system_files = [f"tasks/{f}" for f in instructor_files(system / "tasks")]
         limits = Limits()
-        base = hashlib.sha256(f"{_digest(root, files)}\0{_digest(system, system_files)}\0{version(COLLECT)}\0"
-                              f"{limits}".encode()).hexdigest()
+        units = self.units(set(files))
+        own = {f for u in units for f in u.files}
+        common = hashlib.sha256(f"{_digest(root, [f for f in files if f not in own])}\0{_digest(system, system_files)}"
+                                f"\0{version(COLLECT)}\0{limits}".encode()).hexdigest()
+        base = hashlib.sha256("\0".join([common, *(u.digest for u in units)]).encode()).hexdigest()
         package = self.p.manifest.package
         modules = tuple((m.name, m.source, m.target.removeprefix(package + ".")) for m in mods)
         subs, rejected = discover(folder)
         jobs = [GradeJob(str(root), s, modules, hashlib.sha256(f"{base}\0{fingerprint(s, sources)}".encode())
-                         .hexdigest(), tuple(files), str(system), tuple(system_files), limits) for s in subs]
+                         .hexdigest(), tuple(files), str(system), tuple(system_files), limits, units, common)
+                for s in subs]
         for job in jobs:
             yield {
                 "name": job.student,
@@ -97,6 +106,22 @@ class Grade:
             "clean": True,
             "verbosity": 2,
         }
+
+
+    def units(self, files: set[str]) -> tuple[Unit, ...]:
+        """What each module and each integration/system file is graded from (see `tasks.grade.jobs.Unit`)."""
+        p = self.p
+        units = []
+        for m in p.manifest.modules:
+            own = tuple(t for t in m.tests if t in files)
+            units.append(Unit(m.name, "module", tuple(p.closure([m.name, *p.test_imports(m.tests)])),
+                              tuple(p.closure(list(m.depends))), own, _digest(p.root, list(own))))
+        for s in sorted(p.suites(), key=lambda s: (s.kind != "integration", s.path)):
+            reach = tuple(p.modules) if s.whole else tuple(p.closure(list(s.modules)))
+            own = (s.path,) if s.path in files else ()
+            units.append(Unit(layout.suite_task(s.kind, s.name), s.kind, reach, reach, own,
+                              _digest(p.root, list(own))))
+        return tuple(units)
 
 
 def _key(key: str) -> Any:

@@ -19,6 +19,7 @@ from tasks.core.layout import PIPELINE_STEPS, split
 from tasks.core.output import use_colour
 
 NOT_TIMED = ("report", "graph")  # their own outputs depend on timings.json: recording them would never settle
+NOT_RECORDED = ("grade",)  # grading writes only under build/grades/ (each result holds its own time)
 CELL = {"passed": "ok", "failed": "FAIL", "blocked": "block", "stale": "stale", "not built": "-"}
 COLOUR = {"passed": "32", "failed": "1;31", "blocked": "33", "stale": "33", "not built": "2"}
 
@@ -52,7 +53,7 @@ class StatusReporter(ConsoleReporter):  # type: ignore[misc]
         return next((src for n, src, _ in self.modules if n == name), None)
 
     def _record(self, task: Any, status: str, message: str | None = None) -> None:
-        if not task.actions or task.name.startswith("_") or split(task.name)[0] in NOT_TIMED:
+        if not task.actions or task.name.startswith("_") or split(task.name)[0] in NOT_TIMED + NOT_RECORDED:
             return
         now = time.time()
         start = self.started.get(task.name)

@@ -179,6 +179,8 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Class, Ru
     (mia / OPS).write_bytes((mia / OPS).read_bytes().replace(b"a + b", b"a \xe9 b"))
     k.student("nick", (LEAF, 'def double(v: Value) -> Value:\n    """2 * v"""\n    return Value(2 * v.x)', FORK))
     k.student("olga", (LEAF, 'def double(v: Value) -> Value:\n    """2 * v"""\n    return Value(2 * v.x)', PRINT))
+    k.student("pia", (LEAF, "return Value(2 * v.x)", 'raise NotImplementedError("write double")'),
+              (LEAF, "", "\n# %%\n#| export\nTWO = double(Value(1))\n"))
     (k.subs / "not an id!").mkdir()
     yield k, k.grade()
 
@@ -193,9 +195,11 @@ def test_every_status_has_its_exact_gradebook_rows(graded: tuple[Class, Run]) ->
     assert rows["bob", "ops"] == ("failing", "1", "3", "6.67",
                                   "2 of 3 tests failed; first: tests/unit/test_ops.py::test_mul")
     # model needs ops, which fails: its tests are not run against a broken dependency (the edit-loop rule)
-    assert rows["bob", "model"] == ("error", "0", "0", "0", "not tested: depends on ops, which does not pass")
-    assert rows["bob", "integration:ops_model"] == ("error", "0", "0", "",
-                                                    "not run (blocked): a module it needs does not pass")
+    # blocked is todo (it cannot be graded yet), never error; the reason names what blocks it
+    assert rows["bob", "model"] == ("todo", "0", "0", "0", "not tested: depends on ops, which does not pass")
+    assert rows["bob", "integration:ops_model"] == ("todo", "0", "0", "", "not run: it needs ops, which does not pass")
+    assert rows["bob", "integration:leaf_core"] == ("done", "1", "1", "", "1 of 1 tests passed")
+    assert rows["bob", "system:package"] == ("todo", "0", "0", "", "not run: it needs ops, which does not pass")
     assert rows["erin", "ops"][0] == "timeout"
     # placed at the line the hanging test loops on, with the test's name (the edit-loop blame)
     assert rows["erin", "ops"][4].startswith("modules/02_ops/ops.py:")
@@ -212,6 +216,20 @@ def test_todo_is_a_stub_that_raises_not_implemented(graded: tuple[Class, Run]) -
     assert (status, passed, points) == ("todo", "0", "0")
     assert reason == f"not written yet: {total} of {total} tests reach NotImplementedError"
     assert run.rows["carol", "core"][0] == "done"
+    # what waits for a stub is todo too, and says what it waits for
+    assert run.rows["carol", "model"] == ("todo", "0", "0", "0", "waiting for ops")
+    assert run.rows["carol", "integration:ops_model"] == ("todo", "0", "0", "", "waiting for ops")
+    assert run.rows["carol", "system:package"] == ("todo", "0", "0", "", "waiting for ops")
+    assert run.rows["carol", "integration:leaf_core"] == ("done", "1", "1", "", "1 of 1 tests passed")
+
+
+def test_a_stub_called_at_import_is_todo_not_an_import_error(graded: tuple[Class, Run]) -> None:
+    _, run = graded
+    status, passed, total, points, reason = run.rows["pia", "leaf"]
+    assert (status, passed, total, points) == ("todo", "0", "0", "0")
+    assert reason.startswith("not written yet: importing it reaches NotImplementedError ("), reason
+    assert run.rows["pia", "integration:leaf_core"] == ("todo", "0", "0", "", "waiting for leaf")
+    assert run.rows["pia", "ops"][0] == "done"
 
 
 def test_changing_the_instructors_tests_is_tampering(graded: tuple[Class, Run]) -> None:
@@ -235,7 +253,8 @@ def test_bad_input_is_reported_and_the_rest_is_graded(graded: tuple[Class, Run])
                                    "submission's folder; archive the repository from inside it")
     assert rows["ken", "core"] == ("error", "0", "0", "0", f"{CORE}: a symbolic link out of the submission "
                                    "(to /etc/passwd); submit the file itself")
-    assert rows["ken", "ops"][0] == "error"  # it imports core, which is missing
+    # it imports core, which is not graded: blocked, so todo, and the reason says why
+    assert rows["ken", "ops"] == ("todo", "0", "0", "0", "not tested: depends on core, which does not pass")
     size = (2 << 20) + len((graded[0].reference / LEAF).read_bytes())
     assert rows["leo", "leaf"] == ("error", "0", "0", "0",
                                    f"{LEAF}: {size} bytes, over the 1048576 byte limit for a module source")
@@ -263,6 +282,7 @@ def test_feedback_shows_visible_tests_in_full_and_hidden_tests_by_name(graded: t
     text = k.course.read("build/grades/feedback/bob.md")
     assert "### tests/unit/test_ops.py::test_mul\n\nat `tests/unit/test_ops.py:10`: assert 6.0 == 8.0" in text
     assert "- hidden test failed: `test_mul_negative`" in text
+    assert "| model | todo | 0/0 | not tested: depends on ops, which does not pass |" in text  # why it is blocked
     assert "assert mul(Value(-2), Value(3))" not in text, "a hidden test's code leaked into the feedback"
 
 
@@ -295,6 +315,107 @@ def test_a_resubmission_regrades_only_that_student(tmp_path: Path) -> None:
     assert fixed.rows["bob", "ops"][0] == "done"
     k.course.edit("tests/unit/test_ops.py", "== -6.0", "== -6.0  # fixed")  # a hidden test changes
     assert sorted(k.grade().ran) == ["grade:alice", "grade:bob", "grade:~gradebook"]
+
+
+def _regraded(k: Class, student: str) -> list[str]:
+    """The units the last run graded again for `student` (the others' rows were reused)."""
+    return list(json.loads(k.course.read(f"build/grades/results/{student}.json"))["ran"])
+
+
+EVERY = ["core", "ops", "model", "leaf", *SUITES]
+
+
+def test_a_changed_test_file_regrades_only_its_module_and_what_it_blocked(tmp_path: Path) -> None:
+    k = Class(tmp_path)
+    k.student("alice")
+    k.student("bob", (OPS, MUL, "return Value(a.x + b.x)"))
+    first = k.grade()
+    assert _regraded(k, "alice") == EVERY and _regraded(k, "bob") == EVERY
+    k.course.edit("tests/unit/test_leaf.py", "== 4.0", "== 4.0, 'double of 2'")  # one module's test file
+    again = k.grade()
+    assert sorted(again.ran) == ["grade:alice", "grade:bob", "grade:~gradebook"]
+    assert _regraded(k, "alice") == ["leaf"] and _regraded(k, "bob") == ["leaf"]
+    assert again.rows == first.rows
+    # a hidden test of ops is fixed: ops is graded again; what ops blocked (bob's) is too, what was tested is kept
+    k.course.edit("tests/unit/test_ops.py", "== -6.0", "== -6.0  # fixed")
+    fixed = k.grade()
+    assert _regraded(k, "alice") == ["ops"]
+    assert _regraded(k, "bob") == ["ops", "model", "integration:ops_model", "system:package"]
+    assert fixed.rows == first.rows
+    k.course.edit("tests/unit/test_ops.py", "== -6.0  # fixed", "== 6.0")  # a wrong hidden test blocks model
+    wrong = k.grade()
+    assert _regraded(k, "alice") == ["ops"]
+    assert wrong.rows["alice", "ops"] == ("failing", "2", "3", "13.33",
+                                          "1 of 3 tests failed; first: tests/unit/test_ops.py::test_mul_negative")
+    for item in ("model", "integration:ops_model", "system:package"):
+        assert wrong.rows["alice", item][0] == "todo", item
+        assert wrong.rows["alice", item][4].endswith("ops, which does not pass"), item
+    assert wrong.rows["alice", "leaf"] == first.rows["alice", "leaf"]
+    k.course.edit("tests/unit/test_ops.py", "== 6.0", "== -6.0")  # fixed again: what ops blocked is graded again
+    k.grade()
+    assert _regraded(k, "alice") == ["ops", "model", "integration:ops_model", "system:package"]
+    assert k.grade().rows == first.rows
+
+
+def test_a_test_file_added_or_removed_is_graded_or_dropped_alone(tmp_path: Path) -> None:
+    k = Class(tmp_path)
+    k.student("alice")
+    k.grade()
+    k.course.path("tests/integration/test_leaf_core.py").unlink()
+    gone = k.grade()
+    assert _regraded(k, "alice") == []
+    assert ("alice", "integration:leaf_core") not in gone.rows
+    k.course.write("tests/integration/test_leaf_twice.py", "from minitorch.core.core import Value\n"
+                   "from minitorch.core.leaf import double\n\n\ndef test_four():\n"
+                   "    assert double(double(Value(1))).x == 4.0\n")
+    added = k.grade()
+    assert _regraded(k, "alice") == ["integration:leaf_twice"]
+    assert added.rows["alice", "integration:leaf_twice"] == ("done", "1", "1", "", "1 of 1 tests passed")
+
+
+def test_a_resubmission_regrades_only_what_it_changed(tmp_path: Path) -> None:
+    k = Class(tmp_path)
+    k.student("alice")
+    k.student("bob", (OPS, MUL, "return Value(a.x + b.x)"))
+    first = k.grade()
+    shutil.copyfile(k.reference / OPS, k.subs / "bob" / OPS)  # bob fixes ops
+    fixed = k.grade()
+    assert fixed.ran == ["grade:bob", "grade:~gradebook"]
+    assert _regraded(k, "bob") == ["ops", "model", "integration:ops_model", "system:package"]
+    assert {i: r for (s, i), r in fixed.rows.items() if s == "bob"} == \
+        {i: r for (s, i), r in first.rows.items() if s == "alice"}
+
+
+def _tree(*folders: Path, leave: tuple[Path, ...] = ()) -> dict[str, tuple[int, int]]:
+    """Every file under `folders` but those under `leave`: path -> (size, mtime)."""
+    found = {}
+    for folder in folders:
+        for p in folder.rglob("*"):
+            if p.is_file() and not any(p.is_relative_to(x) for x in leave):
+                st = p.stat()
+                found[str(p)] = (st.st_size, st.st_mtime_ns)
+    return found
+
+
+def test_the_grader_writes_only_under_build_grades(tmp_path: Path) -> None:
+    k = Class(tmp_path)
+    k.student("alice")
+    k.student("bob", (OPS, MUL, "return Value(a.x + b.x)"))
+    assert k.course.cli("validate").returncode == 0  # the instructor's own build exists beside the gradebook
+    grades = k.course.path("build/grades")
+    # doit's own record of the grade tasks and the one-run-at-a-time lock are what any doit run writes
+    db = (*k.course.root.glob("build/.doit.db*"), k.course.path("build/.lock"))
+    before = _tree(k.course.root, k.subs, leave=(grades, *db))
+    run = k.grade()
+    after = _tree(k.course.root, k.subs, leave=(grades, *db))
+    assert after == before
+    # the instructor's paired notebooks (the reference's) are not copied beside the student's sources
+    assert k.course.path("modules/02_ops/ops.ipynb").exists()
+    assert run.rows["bob", "ops"] == ("failing", "1", "3", "6.67",
+                                      "2 of 3 tests failed; first: tests/unit/test_ops.py::test_mul")
+    assert sorted(p.name for p in grades.iterdir()) == ["feedback", "grades.csv", "grades.json", "index.html",
+                                                         "results", "scratch"]
+    assert list((grades / "scratch").iterdir()) == []
 
 
 def _processes_under(folder: Path) -> list[int]:
