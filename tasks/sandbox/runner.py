@@ -329,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stack", help="file for the stack dump of a run that hangs")
     parser.add_argument("--stack-after", type=float, help="seconds after which the stack is dumped")
     parser.add_argument("--watch")  # JSON: course file -> stamp, to name the test that changed one
+    parser.add_argument("--rewrites", help="folder that keeps test files with their asserts rewritten")
     for name in ("memory", "processes", "file-size", "cpu"):
         parser.add_argument(f"--limit-{name}", type=int, default=0)
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -353,6 +354,10 @@ def main(argv: list[str] | None = None) -> int:
         result = run_import(ns.target, lib)
     else:
         watch = json.loads(Path(ns.watch).read_text(encoding="utf-8")) if ns.watch else None
+        if ns.rewrites:
+            from tasks.tools.pytestrewrite import keep_rewrites
+
+            keep_rewrites(ns.rewrites)
         result = run_pytest(rest, ns.cover, ns.data_file, watch)
     proc.kill_tree(os.getpid(), include_self=False)  # what student code left running, daemons included
     tmp = f"{ns.result}.{os.getpid()}.tmp"

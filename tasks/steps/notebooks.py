@@ -26,6 +26,7 @@ from typing import Any
 
 from tasks.core import atomic, layout, output
 from tasks.core.errors import SourceError
+from tasks.sandbox import warm
 from tasks.steps.sources import decode
 
 # what the paired notebook's metadata says: the pair, and no notebook or cell metadata in the
@@ -161,6 +162,8 @@ def sync(job: NotebookJob) -> dict[str, Any]:
     source, notebook = job.at(job.source), job.at(job.notebook)
     if job.source.endswith(".ipynb"):
         return {"sync": "the source is a notebook"}
+    # an edit: export, checks and tests follow; the warm worker's imports overlap this run's from here on
+    warm.prestart()
     s_bytes = source.read_bytes()
     s_text = decode(s_bytes, job.source)
     if not notebook.exists():
