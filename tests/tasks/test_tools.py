@@ -14,6 +14,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
@@ -169,3 +170,19 @@ def test_rewritten_test_files_are_kept_by_content_and_never_stale(tmp_path: Path
     os.utime(test, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     failed = run()
     assert failed.returncode == 1 and "assert 1 == 2" in failed.stdout, failed.stdout
+
+
+def test_remembered_plugins_are_the_entry_points_doit_would_find(monkeypatch: pytest.MonkeyPatch) -> None:
+    from importlib.metadata import entry_points
+
+    from doit import plugin
+
+    monkeypatch.setattr(plugin, "entry_points_impl", plugin.entry_points_impl)  # restored after the test
+    before = {category: sorted(plugin.PluginDict()._from_entry_points(category)) for category in ("COMMAND", "REPORTER")}
+    doitcmd.remember_plugins()
+    lookup = plugin.entry_points_impl()
+    assert lookup(group="doit.COMMAND") == tuple(entry_points(group="doit.COMMAND"))
+    assert lookup(group="doit.COMMAND") is lookup(group="doit.COMMAND")  # looked up once
+    assert {c: sorted(plugin.PluginDict()._from_entry_points(c)) for c in ("COMMAND", "REPORTER")} == before
+    scripts = lookup(group="console_scripts")  # a group with entries in any venv (doit's own script)
+    assert "doit" in {e.name for e in scripts} and scripts == tuple(entry_points(group="console_scripts"))
