@@ -8,6 +8,10 @@ directory, environment, stdin from /dev/null and stdout+stderr into a pipe the p
 reads. The worker never imports the course package, so a child loads the student's
 code as fresh as a spawned interpreter would.
 
+The first notebook sync or export of a run calls `prestart()`, so that the worker's imports
+(~0.4 s) overlap the export instead of delaying the first check; `doit watch` keeps the same
+worker across saves (it is this module's global, and the watch is one process).
+
 `start()` returns a Popen-like handle, or None where fork is unavailable (not POSIX),
 when `TINYTORCH_WARM=0`, or when the worker could not start; the caller then spawns
 a plain interpreter. `mode()` says which one ran, for the result files.
