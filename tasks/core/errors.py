@@ -1,11 +1,14 @@
 """The build's errors: one base class, one subclass per stage.
 
-Every message names a place (`path:line:col` or `path:line`) and says how to fix it.
+Every message names a place (`path:line:col`, `path:line`, or in a notebook `path:cell K:line`:
+`tasks.core.places`) and says how to fix it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from tasks.core.places import Place, shown
 
 
 class BuildError(Exception):
@@ -32,21 +35,24 @@ class ReleaseError(BuildError):
     """A release (wheel, verify, API compatibility) is refused."""
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Problem:
-    """One problem at one place in a file."""
+    """One problem at one place in a file (`cell`: the notebook cell `line` counts in; 0 outside notebooks)."""
 
     path: str
     line: int
     col: int
     message: str
+    cell: int = 0
+
+    @property
+    def place(self) -> Place:
+        return Place(self.path, self.line, self.col, self.cell)
 
     def __str__(self) -> str:
-        from tasks.core.places import place  # an .ipynb line is shown as its cell and the line within it
-
-        return f"{place(self.path, self.line, self.col)}: {self.message}"
+        return f"{shown(self.place)}: {self.message}"
 
 
 def join(problems: list[Problem]) -> str:
     """Render problems, one per line, sorted by place."""
-    return "\n".join(str(p) for p in sorted(problems))
+    return "\n".join(str(p) for p in sorted(problems, key=lambda p: (p.path, p.cell, p.line, p.col, p.message)))

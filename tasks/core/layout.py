@@ -31,6 +31,7 @@ WHEEL_RESULT = f"{RESULTS}/wheel.json"
 SMOKE_RESULT = f"{RESULTS}/smoke/smoke.json"
 VERIFY_RESULT = f"{RESULTS}/verify.json"
 
+BUILD_IGNORE = f"{BUILD}/.gitignore"  # build/ ignores itself, whatever the course's own .gitignore says
 NOTEBOOKS = f"{BUILD}/notebooks"
 NOTEBOOK_ASIDE = f"{NOTEBOOKS}/aside"  # a notebook's version kept when it and its source both changed
 COVERAGE = f"{BUILD}/coverage"

@@ -31,6 +31,15 @@ def check_public(value: Any, where: tuple[Any, ...], label: str, at: At) -> Publ
     return "all"
 
 
+def public_places(value: Public, where: tuple[Any, ...],
+                  positions: Mapping[tuple[Any, ...], tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+    """(line, col) in the manifest of each name of a `public:` list, so a problem with a name points at it."""
+    if isinstance(value, str):
+        return ()
+    entry = positions.get(where, (1, 1))
+    return tuple(positions.get((*where, i), entry) for i in range(len(value)))
+
+
 def check_files(value: Any, where: tuple[Any, ...], package: str, at: At,
                 check_source: Callable[[Any, tuple[Any, ...], str], str | None]) -> tuple[tuple[str, str], ...]:
     """`package: files:` maps a path inside the package to the repository file copied there as is."""

@@ -106,6 +106,7 @@ class Module:
     line: int
     limits: Limits = field(default_factory=lambda: Limits())
     public: Public = "all"  # what `from <package> import *` re-exports (tasks.model.extras)
+    public_at: tuple[tuple[int, int], ...] = ()  # (line, col) in the manifest of each name of a `public:` list
 
     def entry(self) -> dict[str, Any]:
         """The declared values, for up-to-date checks."""

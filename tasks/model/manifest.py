@@ -19,7 +19,7 @@ from typing import Any
 from tasks.core import layout
 from tasks.core.errors import ManifestError, Problem, join
 from tasks.core.text import BadEncoding, closest, utf8
-from tasks.model.extras import check_collisions, check_files, check_public
+from tasks.model.extras import check_collisions, check_files, check_public, public_places
 from tasks.model.fields import (
     DEFAULT_KEYS,
     DEFAULT_TIMEOUT,
@@ -417,6 +417,7 @@ def _module(ck: _Checker, course: _Course, entry: Any, i: int) -> None:
             name=name, source=source, target=target, depends=tuple(d for d, _ in deps), tests=tuple(tests),
             timeout=float(settings["timeout"] or DEFAULT_TIMEOUT), coverage=settings["coverage"],
             line=ck.line(here), limits=limits, public=public,
+            public_at=public_places(public, here + ("public",), ck.positions),
         ))
 
 

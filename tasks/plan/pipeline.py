@@ -187,12 +187,18 @@ class Pipeline:
         """source <-> its paired notebook beside it (jupytext pairing; an edit in either reaches the other)"""
         from tasks.steps.notebooks import NotebookJob
 
+        paired = [layout.paired_notebook(m.source) for m in self.manifest.modules if not m.source.endswith(".ipynb")]
+        folders: dict[str, list[str]] = {}
+        for nb in paired:  # each folder's .gitignore names all its paired notebooks (tasks.steps.notebooks)
+            folder, _, name = nb.rpartition("/")
+            folders.setdefault(folder, []).append(name)
         for m in self.manifest.modules:
             if m.source.endswith(".ipynb"):  # the source is the notebook: nothing to pair
                 yield {"name": m.name, "doc": f"{m.source} is itself the notebook", "actions": None}
                 continue
-            job = NotebookJob(root=str(self.root), name=m.name, source=m.source,
-                              notebook=layout.paired_notebook(m.source))
+            notebook = layout.paired_notebook(m.source)
+            job = NotebookJob(root=str(self.root), name=m.name, source=m.source, notebook=notebook,
+                              beside=tuple(folders[notebook.rpartition("/")[0]]))
             yield {
                 "name": m.name,
                 "doc": f"{m.source} <-> {job.notebook}",
@@ -269,7 +275,8 @@ class Pipeline:
         return InitJob(root=str(self.root), lib=self.manifest.lib, package=self.manifest.package,
                        modules=tuple((m.name, m.target, layout.export_record(m.name)) for m in self.manifest.modules),
                        public={m.name: m.public for m in self.manifest.modules if m.public != "all"},
-                       files=self.manifest.files)
+                       files=self.manifest.files,
+                       public_at={m.name: m.public_at for m in self.manifest.modules if m.public_at})
 
     def package_files(self) -> list[str]:
         """Every file of the generated package: the exported modules, the assembled `__init__` files, the extra files."""

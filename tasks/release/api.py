@@ -134,15 +134,15 @@ def _records(root: Path) -> dict[str, dict[str, Any]]:
 
 def _source_of(obj: Any, root: Path, lib: str, records: dict[str, dict[str, Any]]) -> str:
     """Where `obj` (a griffe object of the new package) is written in the course's sources."""
-    from tasks.steps.export import source_place
+    from tasks.steps.export import source_at
 
     try:
         rel = Path(obj.filepath).resolve().relative_to(root.resolve()).as_posix()
     except (ValueError, AttributeError, TypeError):
         return ""
     record = records.get(rel)
-    place = source_place(record, obj.lineno) if record and obj.lineno else None
-    return place or f"{rel}:{obj.lineno or 1}"
+    place = source_at(record, obj.lineno) if record and obj.lineno else None  # in a list: the plain place
+    return str(place) if place else f"{rel}:{obj.lineno or 1}"
 
 
 def _value(value: Any, kind: str) -> str:

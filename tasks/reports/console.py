@@ -127,7 +127,7 @@ class StatusReporter(ConsoleReporter):  # type: ignore[misc]
             self._record(task, "blocked", f"not run: {fail.message} failed")
             self._blocked(task, fail.message)
             return
-        from tasks.reports.status import find_place, hint
+        from tasks.reports.status import find_place, hint, with_twin
 
         message = fail.message if isinstance(fail.message, str) else str(fail.message)
         full = fail.get_msg()
@@ -137,12 +137,13 @@ class StatusReporter(ConsoleReporter):  # type: ignore[misc]
         advice = hint(task.name, full, source)
         self._record(task, "failed", full)
         what = _what(full, place)
+        shown = with_twin(full, place)  # and the paired notebook's cell, for a student in Jupyter
         if self.first is None:
-            self.first = (task.name, place, what, advice)
+            self.first = (task.name, shown, what, advice)
         self.failed_at.setdefault(module if source else task.name, place or "")
         who = f"module {module}" if source else (f"{step} {module}" if module else step)
         self.write(self.paint(f"FAILED {task.name}", COLOUR["failed"]) + f"  ({who})"
-                   + (f"  at {self.paint(place, '1')}" if place else "") + "\n")
+                   + (f"  at {self.paint(shown, '1')}" if shown else "") + "\n")
         if what:
             self.write(f"  {what}\n")
         self.write(f"  hint: {advice}\n")
@@ -234,9 +235,11 @@ def _what(message: str, place: str | None, limit: int = 300) -> str:
     lines = [ln.strip() for ln in message.splitlines() if ln.strip()]
     lines = [ln for ln in lines if not ln.startswith(("TaskFailed", "TaskError", "Traceback", "CheckError",
                                                      "SourceError", "tasks."))] or lines
-    chosen = next((ln for ln in lines if place and ln.startswith(f"{place}:")), lines[0] if lines else "")
+    chosen = next((ln for ln in lines if place and ln.startswith((f"{place}:", f"{place} ("))), lines[0] if lines else "")
     if place and chosen.startswith(f"{place}: "):
         chosen = chosen[len(place) + 2:]
+    elif place and chosen.startswith(f"{place} (") and "): " in chosen:  # the paired notebook's cell follows
+        chosen = chosen.split("): ", 1)[1]
     return chosen if len(chosen) <= limit else chosen[:limit - 3] + "..."
 
 

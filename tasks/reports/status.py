@@ -109,6 +109,14 @@ def db_states(root: Path, names: Iterable[str],
     return doitdb.states(root, layout.at(root, layout.STATE_DB), names, fresh)
 
 
+def with_twin(message: str | None, place: str | None) -> str | None:
+    """`place` with the paired notebook's cell the message names after it ('x.py:21 (x.ipynb:cell 3:9)')."""
+    if not message or not place:
+        return place
+    m = re.search(re.escape(place) + r"(?::\d+)? \((?P<twin>[\w.\-]+\.ipynb:cell \d+:\d+)(?::\d+)?\)", message)
+    return f"{place} ({m.group('twin')})" if m else place
+
+
 def find_place(message: str | None, prefer: str = "") -> str | None:
     """The `path:line` a message points at: a line of `prefer` (the source) if any, else the first."""
     if not message:

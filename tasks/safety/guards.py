@@ -15,7 +15,7 @@ from __future__ import annotations
 import multiprocessing
 from pathlib import Path
 
-from tasks.core import layout, output
+from tasks.core import atomic, layout, output
 from tasks.core.errors import BuildError
 from tasks.safety import interrupts, recovery
 from tasks.safety.lock import TreeLock, timeout_from_env
@@ -71,8 +71,16 @@ def install_guards(root: Path, dep_file: str) -> None:
             output.emit("note", f"{len(bad)} task record(s) in {db.relative_to(root).as_posix()} had the wrong shape "
                                 f"({', '.join(bad[:5])}{', ...' if len(bad) > 5 else ''}); those tasks run again.")
         recovery.sweep(build)
+        _ignore_build(root)
     except BuildError as exc:
         raise InvalidDodoFile(str(exc)) from None
+
+
+def _ignore_build(root: Path) -> None:
+    """The build folder ignores itself: `git status` is clean after a build of any course, whatever its .gitignore says."""
+    ignore = layout.at(root, layout.BUILD_IGNORE)
+    if not ignore.exists():
+        atomic.write_bytes(ignore, f"# everything under {layout.BUILD}/ is generated (doit): never committed\n*\n".encode())
 
 
 def release_lock(root: Path) -> None:

@@ -17,8 +17,10 @@ from typing import Any
 
 from tasks.core import atomic
 from tasks.core.errors import AssemblyError, Problem, join
+from tasks.core.places import Place
 from tasks.core.text import parents
-from tasks.steps.export import source_line
+from tasks.model.fields import MANIFEST
+from tasks.steps.export import source_at
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -38,6 +40,7 @@ class InitJob:
     modules: tuple[tuple[str, str, str], ...]  # (name, target, export record)
     public: dict[str, str | tuple[str, ...]] | None = None  # module -> policy (tasks.model.extras); default 'all'
     files: tuple[tuple[str, str], ...] = ()  # extra package files: (path inside the package, repository file)
+    public_at: dict[str, tuple[tuple[int, int], ...]] | None = None  # module -> (line, col) of each `public:` name
 
     def init_files(self) -> list[str]:
         """The `__init__.py` files to write (relative to root): the package and each subpackage."""
@@ -104,13 +107,16 @@ def public_names(path: Path, policy: str | tuple[str, ...] = "all") -> tuple[lis
     return names, lines
 
 
-def _place(root: Path, record_path: str, line: int | None, fallback: str) -> str:
+def _place(root: Path, record_path: str, line: int | None, fallback: Place) -> Place:
+    """The source place of a line of a generated module (the source's first line, or `fallback`, when unknown)."""
     try:
         record: dict[str, Any] = json.loads((root / record_path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return fallback
-    src = source_line(record, line) if line else None
-    return f"{record['source']}:{src}" if src else f"{record.get('source', fallback)}:1"
+    at = source_at(record, line) if line else None
+    if at is None:
+        return Place(record.get("source", fallback.path), 1, 0, 1 if str(record.get("source")).endswith(".ipynb") else 0)
+    return at
 
 
 def collect_api(job: InitJob) -> list[tuple[str, list[str]]]:
@@ -130,30 +136,30 @@ def collect_api(job: InitJob) -> list[tuple[str, list[str]]]:
         policy = policies.get(name, "all")
         names, lines = public_names(path, policy)
         try:
-            shown = path.relative_to(root).as_posix()
+            shown_path = path.relative_to(root).as_posix()
         except ValueError:
-            shown = path.as_posix()
-        missing = [n for n in names if n not in lines and not isinstance(policy, str)]
-        for n in missing:
-            problems.append(Problem("modules.yaml", 1, 0, (
-                f"module {name!r}: 'public' lists {n!r}, which {shown} does not define; remove it from the list")))
+            shown_path = path.as_posix()
+        at = dict(zip(policy, (job.public_at or {}).get(name, ()), strict=False)) if not isinstance(policy, str) else {}
+        for n in [n for n in names if n not in lines and not isinstance(policy, str)]:
+            problems.append(Problem(MANIFEST, *at.get(n, (1, 0)), (
+                f"module {name!r}: 'public' lists {n!r}, which {shown_path} does not define; remove it from the list")))
         fix = f"or set 'public:' of {name!r} in modules.yaml to the names to re-export (or 'none')"
         for n in names:
             # without an export record, name the generated file itself (always with a line)
-            here = _place(root, record, lines.get(n), f"{shown}:{lines.get(n) or 1}")
-            file, _, line = here.rpartition(":")
+            here = _place(root, record, lines.get(n), Place(shown_path, lines.get(n) or 1))
             if n in children:
-                problems.append(Problem(file, int(line) if line.isdigit() else 1, 0, (
+                problems.append(Problem(here.path, here.line, 0, (
                     f"public name {n!r} of {name} would replace the submodule {children[n]} in "
                     f"'from {job.package} import *' and as {job.package}.{n}; rename it, make it private with a "
-                    f"leading '_', {fix}")))
+                    f"leading '_', {fix}"), here.cell))
             elif n in owner:
                 other, there = owner[n]
-                problems.append(Problem(file, int(line) if line.isdigit() else 1, 0, (
+                problems.append(Problem(here.path, here.line, 0, (
                     f"public name {n!r} is exported by {other} ({there}) and by {name}; one would shadow the "
-                    f"other in 'from {job.package} import *': rename one, make it private with a leading '_', {fix}")))
+                    f"other in 'from {job.package} import *': rename one, make it private with a leading '_', {fix}"),
+                    here.cell))
             else:
-                owner[n] = (name, here)
+                owner[n] = (name, str(here))
         rel = "." + target.split(".", 1)[1]
         api.append((rel, names))
     if problems:

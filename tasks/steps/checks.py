@@ -17,7 +17,7 @@ from typing import Any
 
 from tasks.core import atomic, layout
 from tasks.core.errors import CheckError
-from tasks.core.places import place
+from tasks.core.places import start
 from tasks.model.fields import Limits
 from tasks.sandbox import warm
 from tasks.sandbox.spawn import run_child
@@ -87,7 +87,7 @@ def map_frames(root: Path, frames: list[list[Any]], records: dict[str, str]) -> 
                     cache[rel] = json.loads((root / records[rel]).read_text(encoding="utf-8"))
                 except (OSError, ValueError):
                     cache[rel] = {}
-            place = source_place(cache[rel], lineno)
+            place = source_place(cache[rel], lineno, root)
             if place is not None:
                 lines.append(f"{place}: in {func}: {text}")
                 continue
@@ -159,14 +159,14 @@ def describe(job: CheckJob, outcome_result: dict[str, Any] | None, timed_out: bo
                     "running this line when it was stopped (an endless loop, or a long computation at import time?), "
                     "and the process was killed. Move long-running code into a cell without '#| export'.\n"
                     f"  stack (most recent call last, source lines):\n{trace}")
-        return (f"{place(job.source, 1, root=root)}: importing {job.target} did not finish within {job.timeout:g} s "
+        return (f"{start(job.source)}: importing {job.target} did not finish within {job.timeout:g} s "
                 "(an endless loop or a long computation at import time?); the process was killed. "
                 "Move long-running code into a cell without '#| export'.")
     if outcome_result is None:
-        return f"{place(job.source, 1, root=root)}: importing {job.target} crashed the interpreter:\n{output}"
+        return f"{start(job.source)}: importing {job.target} crashed the interpreter:\n{output}"
     status = outcome_result["status"]
     places = map_frames(root, outcome_result.get("frames", []), job.records)
-    where = _first_place(places, place(job.source, 1, root=root), job.source,
+    where = _first_place(places, str(start(job.source)), job.source,
                          set(record_sources(root, job.records).values()))
     trace = "\n".join(f"    {p}" for p in places)
     if status == "error":

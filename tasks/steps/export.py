@@ -21,11 +21,11 @@ from typing import Any
 
 from tasks.core import atomic, layout, output
 from tasks.core.errors import SourceError, join
+from tasks.core.places import Place, shown
 from tasks.sandbox import warm
 from tasks.steps.regions import is_marker_line, solution_regions
 from tasks.steps.sources import (
     Cell,
-    cell_place,
     check_code,
     check_directives,
     check_imports,
@@ -229,7 +229,7 @@ def validate(job: ExportJob, text: str) -> tuple[dict[str, Any], list[Cell]]:
     try:
         if is_ipynb:
             cells = scan(text, rel)
-            problems = [p for c in cells for p in check_separators("\n".join(c.lines), cell_place(rel, c.number))]
+            problems = [p for c in cells for p in check_separators("\n".join(c.lines), rel, c.number)]
             if not problems:
                 nb_data = _notebook(text, True, rel)
         else:
@@ -280,7 +280,7 @@ def read_record(job: ExportJob) -> dict[str, Any]:
     # a record of the wrong shape counts as absent (the module is exported again), never a crash
     ok = isinstance(record, dict) and isinstance(record.get("sha256"), str) and \
         isinstance(record.get("stat"), (list, type(None))) and isinstance(record.get("lines", []), list) and \
-        all(isinstance(p, list) and len(p) == 2 and all(type(x) is int for x in p) for p in record.get("lines", []))
+        all(isinstance(p, list) and len(p) in (2, 3) and all(type(x) is int for x in p) for p in record.get("lines", []))
     return record if ok else {}
 
 
@@ -365,11 +365,15 @@ def source_line(record: dict[str, Any], generated_line: int) -> int | None:
     return None if best is None else best[1] + generated_line - best[0]
 
 
-def source_place(record: dict[str, Any], generated_line: int) -> str | None:
-    """'source:line', or 'nb.ipynb:cell N:line' for a notebook, of a generated line (None outside exported cells)."""
+def source_at(record: dict[str, Any], generated_line: int) -> Place | None:
+    """The source place of a generated line, its cell named in a notebook (None outside exported cells)."""
     best = _pair(record, generated_line)
     if best is None:
         return None
-    line = best[1] + generated_line - best[0]
-    file = cell_place(record["source"], best[2]) if len(best) > 2 else record["source"]
-    return f"{file}:{line}"
+    return Place(record["source"], best[1] + generated_line - best[0], 0, best[2] if len(best) > 2 else 0)
+
+
+def source_place(record: dict[str, Any], generated_line: int, root: Path | str | None = None) -> str | None:
+    """`source_at` as messages print it (`tasks.core.places.shown`: the paired notebook's cell too)."""
+    at = source_at(record, generated_line)
+    return None if at is None else shown(at, root)

@@ -10,6 +10,11 @@ step does the same sync in the build, and never loses an edit made in either fil
 - both edited: nothing is overwritten, the notebook is copied aside and the step fails
   naming both files and how to settle it.
 
+The paired notebooks are student work, never committed, wherever a course keeps its sources:
+each folder that holds one gets a `.gitignore` the build writes and owns (it names itself and
+the folder's paired notebooks, so `git status` stays clean for any layout). One the build did not
+write (without `IGNORE_MARK` on its first line) is never changed; the step says what to add.
+
 What "since the last sync" means is a record of both files' digests under build/state/
 (`tasks.core.layout.sync_record`). An interrupted sync converges: when the two files
 already say the same thing, the next run only writes the record.
@@ -33,6 +38,8 @@ from tasks.steps.sources import decode
 # source (so that the .py a student or jupytext writes has no YAML header and clean '# %%' lines)
 PAIRING = {"formats": "ipynb,py:percent", "notebook_metadata_filter": "-all", "cell_metadata_filter": "-all"}
 PERCENT = {"extension": ".py", "format_name": "percent", "comment_magics": False}
+IGNORE = ".gitignore"
+IGNORE_MARK = "# written by the build (doit notebooks): the notebooks paired with the sources here are student"
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,7 @@ class NotebookJob:
     name: str
     source: str
     notebook: str
+    beside: tuple[str, ...] = ()  # file names of every paired notebook in the notebook's folder (this one too)
 
     def at(self, rel: str) -> Path:
         return layout.at(self.root, rel)
@@ -50,6 +58,46 @@ class NotebookJob:
     @property
     def record(self) -> Path:
         return self.at(layout.sync_record(self.name))
+
+
+def ignore_file(job: NotebookJob) -> str:
+    """The `.gitignore` beside the paired notebook (relative to root)."""
+    folder = Path(job.notebook).parent.as_posix()
+    return IGNORE if folder in ("", ".") else f"{folder}/{IGNORE}"
+
+
+def ignore_text(job: NotebookJob) -> bytes:
+    """What the build's `.gitignore` beside the notebooks says: itself and the folder's paired notebooks."""
+    names = sorted(set(job.beside) | {Path(job.notebook).name})
+    lines = [IGNORE_MARK, "# work, kept in sync with them and never committed. Remove the first line to own this file.",
+             f"/{IGNORE}", *(f"/{n}" for n in names)]
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def ignored(job: NotebookJob) -> bool:
+    """Is the folder's `.gitignore` as the build writes it, or one the build leaves alone (not its own)?"""
+    try:
+        data = job.at(ignore_file(job)).read_bytes()
+    except OSError:
+        return False
+    return data == ignore_text(job) or not data.startswith(IGNORE_MARK.encode())
+
+
+def ensure_ignored(job: NotebookJob) -> None:
+    """Write the build's `.gitignore` beside the notebook (if absent or its own); else say what to add."""
+    path = job.at(ignore_file(job))
+    try:
+        data: bytes | None = path.read_bytes()
+    except OSError:
+        data = None
+    if data is None or data.startswith(IGNORE_MARK.encode()):
+        atomic.write_if_changed(path, ignore_text(job))
+        return
+    name = Path(job.notebook).name
+    rules = {line.strip() for line in data.decode("utf-8", "replace").splitlines()}
+    if not rules & {name, f"/{name}", "*.ipynb", "/*.ipynb"}:
+        output.warn(f"{job.notebook} is a paired notebook (student work, never committed), but {ignore_file(job)} "
+                    f"is not the build's, so it is left as it is: add the line '/{name}' to it")
 
 
 def digest(data: bytes) -> str:
@@ -70,7 +118,9 @@ def _write_record(job: NotebookJob, source: bytes, notebook: bytes) -> None:
 
 
 def synced(job: NotebookJob) -> bool:
-    """doit `uptodate` check: both files are as the last sync left them."""
+    """doit `uptodate` check: both files are as the last sync left them, and the notebook is gitignored."""
+    if not ignored(job):
+        return False
     record = _read_record(job)
     try:
         return (record.get("source") == digest(job.at(job.source).read_bytes())
@@ -162,6 +212,7 @@ def sync(job: NotebookJob) -> dict[str, Any]:
     source, notebook = job.at(job.source), job.at(job.notebook)
     if job.source.endswith(".ipynb"):
         return {"sync": "the source is a notebook"}
+    ensure_ignored(job)
     # an edit: export, checks and tests follow; the warm worker's imports overlap this run's from here on
     warm.prestart()
     s_bytes = source.read_bytes()

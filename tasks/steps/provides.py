@@ -10,15 +10,17 @@ both places, instead of as an ImportError in a dependant's tests.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tasks.core import atomic, layout
 from tasks.core.codeversion import code_version
 from tasks.core.errors import Problem
+from tasks.core.places import Place
 from tasks.core.text import closest
 from tasks.steps.sources import Cell, Import, check_code, decode, scan
 
@@ -32,6 +34,7 @@ class Provided:
     path: str
     exported: dict[str, int]  # name -> source line
     elsewhere: dict[str, int]
+    cells: dict[str, int] = field(default_factory=dict)  # name -> the notebook cell its line counts in
 
 
 def _bound(body: Iterable[ast.stmt], first: int) -> dict[str, int]:
@@ -73,6 +76,7 @@ def provided(cells: list[Cell], path: str) -> Provided:
     """The names a source's exported cells bind, and those bound only in its other code cells."""
     exported: dict[str, int] = {}
     elsewhere: dict[str, int] = {}
+    cell_of: dict[tuple[bool, str], int] = {}  # (exported?, name) -> the cell of its line (notebook sources)
     for cell in cells:
         if cell.kind != "code":
             continue
@@ -84,8 +88,12 @@ def provided(cells: list[Cell], path: str) -> Provided:
         names = _bound(tree.body, first)
         into = exported if cell.exported else elsewhere
         for name, line in names.items():
-            into.setdefault(name, line)
-    return Provided(path, exported, {n: ln for n, ln in elsewhere.items() if n not in exported})
+            if name not in into:
+                into[name] = line
+                cell_of[(cell.exported, name)] = cell.at
+    others = {n: ln for n, ln in elsewhere.items() if n not in exported}
+    at = {n: cell_of[(False, n)] for n in others} | {n: cell_of[(True, n)] for n in exported}
+    return Provided(path, exported, others, {n: c for n, c in at.items() if c})
 
 
 def missing(importer: str, importer_path: str, imports: Iterable[Import], provider: str, target: str,
@@ -103,19 +111,20 @@ def missing(importer: str, importer_path: str, imports: Iterable[Import], provid
         for name in imp.names:
             if name == WILDCARD or name in names.exported:
                 continue
-            both = f"{importer} imports {name} from {provider} ({importer_path}:{imp.line}); {provider} does not export it"
+            imported = Place(importer_path, imp.line, 0, imp.cell)
+            both = f"{importer} imports {name} from {provider} ({imported}); {provider} does not export it"
             if name in names.elsewhere:
-                line = names.elsewhere[name]
-                where = (names.path, line) if at_provider else (importer_path, imp.line)
-                problems.append(Problem(*where, 0, (
-                    f"{both} (defined at {names.path}:{line} in a cell without '#| export'): "
-                    "add '#| export' at the top of that cell")))
+                defined = Place(names.path, names.elsewhere[name], 0, names.cells.get(name, 0))
+                where = defined if at_provider else imported
+                problems.append(Problem(where.path, where.line, 0, (
+                    f"{both} (defined at {defined} in a cell without '#| export'): "
+                    "add '#| export' at the top of that cell"), where.cell))
             else:
                 guess = closest(name, [n for n in names.exported if n != WILDCARD])
                 hint = f"; did you mean {guess!r}?" if guess else ""
                 problems.append(Problem(importer_path, imp.line, 0, (
                     f"{both} (there is no definition of {name} in {names.path}): "
-                    f"restore it in {provider}, or change the import in {importer}{hint}")))
+                    f"restore it in {provider}, or change the import in {importer}{hint}"), imp.cell))
     return problems
 
 
@@ -162,8 +171,7 @@ def summary(root: Path, rel: str, package: str, mentions: str = "") -> tuple[lis
     try:
         kept = json.loads(record.read_text(encoding="utf-8"))
         if kept["key"] == key:
-            return ([Import(i[0], i[1], tuple(i[2]), i[3]) for i in kept["imports"]],
-                    Provided(rel, dict(kept["exported"]), dict(kept["elsewhere"])))
+            return ([Import(**{**i, "names": tuple(i["names"])}) for i in kept["imports"]], Provided(**kept["provided"]))
     except (OSError, ValueError, KeyError, TypeError, IndexError):
         pass  # absent or of another shape: parsed again below
     try:
@@ -172,6 +180,7 @@ def summary(root: Path, rel: str, package: str, mentions: str = "") -> tuple[lis
         return None
     imports = check_code(cells, rel, package)[1]
     names = provided(cells, rel)
-    atomic.write_text(record, json.dumps({"key": key, "imports": [[i.line, i.module, list(i.names), i.file] for i in imports],
-                                          "exported": names.exported, "elsewhere": names.elsewhere}))
+    # every field of both records, whatever they hold (the key changes with this code's version)
+    atomic.write_text(record, json.dumps({"key": key, "imports": [dataclasses.asdict(i) for i in imports],
+                                          "provided": dataclasses.asdict(names)}))
     return imports, names

@@ -49,11 +49,11 @@ def marker(text: str) -> str | None:
     return f"### {m.group('kind').upper()} {what}"
 
 
-def _spelled(text: str, canonical: str, path: str, line: int) -> list[Problem]:
+def _spelled(text: str, canonical: str, path: str, line: int, cell: int = 0) -> list[Problem]:
     if text.strip() == canonical:
         return []
     return [Problem(path, line, 0, f"{text.strip()!r} is not a marker as written; did you mean '{canonical}'? "
-                                   "(exactly that, on a line of its own)")]
+                                   "(exactly that, on a line of its own)", cell)]
 
 
 def _functions(code: str) -> dict[int, tuple[str, int]]:
@@ -88,32 +88,32 @@ def _cell_regions(cell: Cell, path: str) -> tuple[list[Region], list[Problem]]:
         if kind in HIDDEN_MARKERS:
             problems.append(Problem(path, line, 0, (
                 f"'{kind}' in a source file; hidden-test regions belong in test files: move these tests to "
-                "the module's test file, or mark a solution with '### BEGIN SOLUTION'")))
+                "the module's test file, or mark a solution with '### BEGIN SOLUTION'"), cell.at))
             continue
-        problems += _spelled(text, kind, path, line)
+        problems += _spelled(text, kind, path, line, cell.at)
         indent = text[:len(text) - len(text.lstrip())]
         if kind == BEGIN_SOLUTION:
             if opened:
                 problems.append(Problem(path, line, 0, (
                     f"'{BEGIN_SOLUTION}' inside the solution region opened at line {opened[0]}; regions do not "
-                    f"nest: close that one with '{END_SOLUTION}' first")))
+                    f"nest: close that one with '{END_SOLUTION}' first"), cell.at))
             else:
                 opened = (line, indent)
         elif not opened:
             problems.append(Problem(path, line, 0, (
                 f"'{END_SOLUTION}' without a '{BEGIN_SOLUTION}' above it in this cell; add the BEGIN marker "
-                "or remove this line")))
+                "or remove this line"), cell.at))
         else:
             if indent != opened[1]:
                 problems.append(Problem(path, line, 0, (
                     f"'{END_SOLUTION}' is indented differently from its '{BEGIN_SOLUTION}' (line {opened[0]}); "
-                    "indent both markers like the code they enclose")))
+                    "indent both markers like the code they enclose"), cell.at))
             spans.append((opened[0], line, opened[1]))
             opened = None
     if opened:
         problems.append(Problem(path, opened[0], 0, (
             f"solution region not closed in its cell (it would span cells); add '{END_SOLUTION}' before the "
-            "cell ends, at the same indentation")))
+            "cell ends, at the same indentation"), cell.at))
     if problems or not spans:
         return [], problems
     first, code = cell.code()
@@ -127,19 +127,19 @@ def _cell_regions(cell: Cell, path: str) -> tuple[list[Region], list[Problem]]:
         if not inside:
             problems.append(Problem(path, begin, 0, (
                 "empty solution region; put the code the student writes between the markers, "
-                "or remove them")))
+                "or remove them"), cell.at))
             continue
         func, col = inside[0][1], inside[0][2]
         if not func:
             problems.append(Problem(path, begin, 0, (
                 "a solution region must be inside a function body (this one is at module or class level, "
                 "which runs at import time); put the markers inside the function whose body the student "
-                "writes")))
+                "writes"), cell.at))
             continue
         if col != len(indent) or any(f != func and not f.startswith(func + ".") for _, f, _ in inside):
             problems.append(Problem(path, begin, 0, (
                 f"the solution region does not sit in one function body ({func}); indent the markers like "
-                "the first statement they enclose, and keep the region within that function")))
+                "the first statement they enclose, and keep the region within that function"), cell.at))
             continue
         regions.append(Region(begin, end, indent, func))
     return regions, problems
@@ -161,7 +161,7 @@ def solution_regions(cells: list[Cell], path: str) -> list[Region]:
                 where = "a markdown cell" if cell.kind == "markdown" else "a cell without '#| export'"
                 problems.append(Problem(path, cell.first_line + i, 0, (
                     f"'{kind}' in {where}; markers belong in exported code only: move the region into a "
-                    "'#| export' cell, or remove the marker")))
+                    "'#| export' cell, or remove the marker"), cell.at))
     if problems:
         raise SourceError(join(problems))
     return regions

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from tasks.core.errors import Problem, SourceError
-from tasks.core.places import cell_lines
+from tasks.core.places import Place, cell_lines, start
 from tasks.core.text import BadEncoding, closest, closest_dotted, parents, utf8
 
 CellKind = Literal["code", "markdown", "raw"]
@@ -42,16 +42,11 @@ KNOWN_DIRECTIVES = frozenset({
 })
 
 
-def cell_place(path: str, cell: int) -> str:
-    """The file part of a place inside a notebook: 'nb.ipynb:cell 7' (lines then count within the cell)."""
-    return f"{path}:cell {cell}"
-
-
 @dataclass(frozen=True)
 class Cell:
     """One cell as jupytext reads it; `first_line` is the 1-based line of its first body line.
 
-    In a notebook (`number` > 0 and `in_notebook`), lines count within the cell.
+    In a notebook (`in_notebook`), lines count within the cell, as places print them (`tasks.core.places`).
     """
 
     kind: CellKind
@@ -62,9 +57,10 @@ class Cell:
     in_notebook: bool = False
     meta: tuple[tuple[str, str], ...] = ()  # directives set in the cell's metadata ('nbdev' key)
 
-    def where(self, path: str) -> str:
-        """The file part of a place in this cell."""
-        return cell_place(path, self.number) if self.in_notebook else path
+    @property
+    def at(self) -> int:
+        """The `cell` of a place in this cell: its number in a notebook, 0 in a percent source."""
+        return self.number if self.in_notebook else 0
 
     @property
     def leading(self) -> int:
@@ -106,7 +102,7 @@ def decode(raw: bytes, path: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def check_separators(text: str, path: str) -> list[Problem]:
+def check_separators(text: str, path: str, cell: int = 0) -> list[Problem]:
     """Characters that split a line for jupytext and nbdev but not for an editor: refused, so lines agree."""
     problems: list[Problem] = []
     for m in _SPLITLINES_ONLY.finditer(text):
@@ -118,7 +114,7 @@ def check_separators(text: str, path: str) -> list[Problem]:
             "inside a string" if ord(ch) < 0x100 else
             f"{_SEPARATOR_NAMES[ch]} (U+{ord(ch):04X}): jupytext and nbdev start a new line at it and an editor "
             f"does not, so line numbers would disagree; delete it, or write it as the escape '\\u{ord(ch):04x}' "
-            "inside a string")))
+            "inside a string"), cell))
     return problems
 
 
@@ -178,61 +174,63 @@ def _suggest(word: str, choices: list[str]) -> str:
 def check_directives(cells: list[Cell], path: str, expected_exp: str) -> list[Problem]:
     """default_exp present once and equal to the target; no typos, no targeted exports, none nbdev ignores."""
     problems: list[Problem] = []
-    found: list[tuple[str, int, str]] = []  # (file part of the place, line, value)
+    found: list[tuple[int, int, str]] = []  # (cell, line, value)
     for cell in cells:
         if cell.kind != "code":
             continue
-        here = cell.where(path)
+        here = cell.at
         leading = {line for line, _, _ in cell.directives}
         for line, name, value in [(ln, n, v) for ln, n, v in cell.directives] + [(0, n, v) for n, v in cell.meta]:
             where_line = line or cell.first_line
             if name == "default_exp":
                 found.append((here, where_line, value))
             elif name in EXPORTS and value:
-                problems.append(Problem(here, where_line, 0, (
+                problems.append(Problem(path, where_line, 0, (
                     f"'#| {name} {value}' exports to another module; every module exports to its own "
-                    f"target only: write '#| {name}' and move the code to the module that owns {value!r}")))
+                    f"target only: write '#| {name}' and move the code to the module that owns {value!r}"), here))
             elif name not in KNOWN_DIRECTIVES:
                 guess = _suggest(name, sorted(KNOWN_DIRECTIVES))
                 hint = f"; did you mean '#| {guess}'?" if guess else "; nbdev ignores it"
-                problems.append(Problem(here, where_line, 0, f"unknown directive '#| {name}'{hint}"))
+                problems.append(Problem(path, where_line, 0, f"unknown directive '#| {name}'{hint}", here))
         for i, text in enumerate(cell.lines):
             line = cell.first_line + i
             m = _DIRECTIVE.match(text)
             if line in leading:
                 continue
             if i < cell.leading and _MAGIC.match(text) and cell.exported:
-                problems.append(Problem(here, line, 0, (
+                problems.append(Problem(path, line, 0, (
                     f"cell magic '{text.strip()}' in an exported cell: nbdev would copy it into the module, where it "
-                    "is not Python; move it to a cell without '#| export'")))
+                    "is not Python; move it to a cell without '#| export'"), here))
             elif m and m.group("name") in EXPORTS and not m.group("value") and cell.exported:
                 continue  # a redundant '#| export' inside an exported cell: nbdev exports it as a comment
             elif m and m.group("name") in EXPORTS + ("default_exp",):
-                problems.append(Problem(here, line, 0, (
+                problems.append(Problem(path, line, 0, (
                     f"'#| {m.group('name')}' must be on the cell's first lines, before any code; "
-                    "nbdev ignores it here: move it to the top of the cell")))
+                    "nbdev ignores it here: move it to the top of the cell"), here))
             else:
                 near = _NEAR_DIRECTIVE.match(text)
                 if near and not m and i < 3:
                     name = near.group("name").lower()
                     name = name if name in KNOWN_DIRECTIVES else _suggest(name, list(EXPORTS + ("default_exp",)))
                     fixed = f"#| {name}" + (f" {near.group('value')}" if near.group("value") else "")
-                    problems.append(Problem(here, line, 0, (
+                    problems.append(Problem(path, line, 0, (
                         f"'{text.strip()}' is not an nbdev directive, so nbdev silently ignores it; "
-                        f"did you mean '{fixed}'?")))
+                        f"did you mean '{fixed}'?"), here))
     if not found:
-        problems.append(Problem(path, 1, 0, (
-            f"no '#| default_exp' directive; add a code cell with '#| default_exp {expected_exp}' near the top")))
-    first = f"{found[0][0]}:{found[0][1]}".removeprefix(f"{path}:") if found else ""
+        top = start(path)
+        problems.append(Problem(path, top.line, 0, (
+            f"no '#| default_exp' directive; add a code cell with '#| default_exp {expected_exp}' near the top"),
+            top.cell))
+    first = Place(path, found[0][1], 0, found[0][0]) if found else None
+    at = (str(first).removeprefix(f"{path}:") if first and first.cell else f"line {first.line}") if first else ""
     for here, line, _ in found[1:]:
-        at = f"line {first}" if first.isdigit() else first
-        problems.append(Problem(here, line, 0, (
+        problems.append(Problem(path, line, 0, (
             f"second '#| default_exp' (the first is at {at}); a module exports to one target: "
-            "remove this one")))
+            "remove this one"), here))
     if found and found[0][2] != expected_exp:
-        problems.append(Problem(found[0][0], found[0][1], 0, (
+        problems.append(Problem(path, found[0][1], 0, (
             f"'#| default_exp {found[0][2]}' does not match the manifest target; "
-            f"write '#| default_exp {expected_exp}' (or change 'target' in modules.yaml)")))
+            f"write '#| default_exp {expected_exp}' (or change 'target' in modules.yaml)"), found[0][0]))
     return problems
 
 
@@ -243,7 +241,7 @@ class Import:
     line: int
     module: str  # absolute dotted module
     names: tuple[str, ...] = ()
-    file: str = ""  # the file part of the place, when not the source path itself (a notebook cell)
+    cell: int = 0  # the notebook cell `line` counts in (0: a percent source)
 
 
 def _exported_trees(cells: list[Cell], path: str, problems: list[Problem] | None) -> list[tuple[Cell, int, ast.Module]]:
@@ -257,9 +255,9 @@ def _exported_trees(cells: list[Cell], path: str, problems: list[Problem] | None
         except SyntaxError as exc:
             if problems is not None:
                 line = first + (exc.lineno or 1) - 1
-                problems.append(Problem(cell.where(path), line, exc.offset or 0, (
+                problems.append(Problem(path, line, exc.offset or 0, (
                     f"syntax error in an exported cell: {exc.msg}; correct the code here "
-                    "(the last good export is kept until then)")))
+                    "(the last good export is kept until then)"), cell.at))
     return out
 
 
@@ -282,22 +280,21 @@ def check_code(cells: list[Cell], path: str, package: str) -> tuple[list[Problem
     problems: list[Problem] = []
     imports: list[Import] = []
     for cell, first, tree in _exported_trees(cells, path, problems):
-        here = cell.where(path)
-        file = "" if here == path else here
+        here = cell.at
         for node in ast.walk(tree):
             line = first + getattr(node, "lineno", 1) - 1
             if isinstance(node, ast.ImportFrom):
                 if node.level:
                     dots = "." * node.level + (node.module or "")
-                    problems.append(Problem(here, line, 0, (
+                    problems.append(Problem(path, line, 0, (
                         f"relative import 'from {dots} import ...'; write the absolute form "
-                        f"'from {package}.<module> import ...' (nbdev makes it relative on export)")))
+                        f"'from {package}.<module> import ...' (nbdev makes it relative on export)"), here))
                 elif node.module and (node.module == package or node.module.startswith(package + ".")):
-                    imports.append(Import(line, node.module, tuple(a.name for a in node.names), file))
+                    imports.append(Import(line, node.module, tuple(a.name for a in node.names), here))
             elif isinstance(node, ast.Import):
                 for alias in node.names:
                     if alias.name == package or alias.name.startswith(package + "."):
-                        imports.append(Import(line, alias.name, (), file))
+                        imports.append(Import(line, alias.name, (), here))
     return problems, imports
 
 
@@ -305,7 +302,6 @@ def external_imports(cells: list[Cell], path: str, package: str) -> list[Import]
     """Absolute imports of exported code outside the package (optional ones, in try/except ImportError, left out)."""
     found: list[Import] = []
     for cell, first, tree in _exported_trees(cells, path, None):
-        here = cell.where(path)
         guarded = _guarded(tree)
         for node in ast.walk(tree):
             if id(node) in guarded:
@@ -315,7 +311,7 @@ def external_imports(cells: list[Cell], path: str, package: str) -> list[Import]
             for mod in mods:
                 top = mod.split(".")[0]
                 if top != package and top != "__future__":
-                    found.append(Import(first + getattr(node, "lineno", 1) - 1, mod, (), "" if here == path else here))
+                    found.append(Import(first + getattr(node, "lineno", 1) - 1, mod, (), cell.at))
     return found
 
 
@@ -332,10 +328,10 @@ def check_requirements(imports: list[Import], path: str, name: str, allowed: set
         if top in sys.stdlib_module_names or top in allowed:
             continue
         dists = providers.get(top) or [top]
-        problems.append(Problem(imp.file or path, imp.line, 0, (
+        problems.append(Problem(path, imp.line, 0, (
             f"{name} imports {top}, which is neither in the standard library, nor in the package, nor in "
             f"[project].dependencies of pyproject.toml; add {dists[0]!r} to dependencies there (the installed "
-            "package would fail without it), or remove the import")))
+            "package would fail without it), or remove the import"), imp.cell))
     return problems
 
 
@@ -355,23 +351,23 @@ def check_imports(imports: list[Import], path: str, name: str, package: str, dep
     def need(mod: str, imp: Import) -> None:
         dep = targets[mod]
         if dep == name:
-            problems.append(Problem(imp.file or path, imp.line, 0, f"{name} imports itself ({mod}); remove the import"))
+            problems.append(Problem(path, imp.line, 0, f"{name} imports itself ({mod}); remove the import", imp.cell))
         elif dep in dependants:
             # declaring it would make a cycle: say what is wrong, not how to make it worse
-            problems.append(Problem(imp.file or path, imp.line, 0, (
+            problems.append(Problem(path, imp.line, 0, (
                 f"{name} imports {mod}, but {dep} is built on {name}; a module cannot import a later one: "
-                f"move the code that needs {dep} into {dep} or a module after it")))
+                f"move the code that needs {dep} into {dep} or a module after it"), imp.cell))
         elif dep not in depends and order.get(dep, -1) > order.get(name, len(order)):
-            problems.append(Problem(imp.file or path, imp.line, 0, (
+            problems.append(Problem(path, imp.line, 0, (
                 f"{name} imports {mod}, but {dep} comes after {name} in modules.yaml; a module cannot import "
-                f"a later one: move the code that needs {dep} into {dep} or a module after it")))
+                f"a later one: move the code that needs {dep} into {dep} or a module after it"), imp.cell))
         elif dep not in depends:
-            problems.append(Problem(imp.file or path, imp.line, 0, (
+            problems.append(Problem(path, imp.line, 0, (
                 f"{name} imports {mod} but does not depend on {dep}; add {dep!r} to the 'depends' of "
-                f"{name!r} in modules.yaml, or remove the import")))
+                f"{name!r} in modules.yaml, or remove the import"), imp.cell))
 
     for imp in imports:
-        mod, here = imp.module, imp.file or path
+        mod, here = imp.module, imp.cell
         if mod in targets:
             need(mod, imp)
         elif mod in packages and imp.names:
@@ -379,17 +375,17 @@ def check_imports(imports: list[Import], path: str, name: str, package: str, dep
                 if f"{mod}.{child}" in targets:
                     need(f"{mod}.{child}", imp)
                 else:
-                    problems.append(Problem(here, imp.line, 0, (
+                    problems.append(Problem(path, imp.line, 0, (
                         f"{name} imports {child!r} from the package {mod!r}, which imports every module "
                         f"(including {name}); import it from the module that defines it, "
-                        f"e.g. 'from {example} import ...'")))
+                        f"e.g. 'from {example} import ...'"), here))
         elif mod in packages:
-            problems.append(Problem(here, imp.line, 0, (
+            problems.append(Problem(path, imp.line, 0, (
                 f"{name} imports the package {mod!r}, which imports every module (including {name}); "
-                f"import the modules it needs, e.g. 'from {example} import ...'")))
+                f"import the modules it needs, e.g. 'from {example} import ...'"), here))
         else:
             guess = closest_dotted(mod, targets)
             hint = f"; did you mean {guess!r}?" if guess else "; check the name against the targets in modules.yaml"
-            problems.append(Problem(here, imp.line, 0, (
-                f"{name} imports {mod}, which no module in modules.yaml produces{hint}")))
+            problems.append(Problem(path, imp.line, 0, (
+                f"{name} imports {mod}, which no module in modules.yaml produces{hint}"), here))
     return problems

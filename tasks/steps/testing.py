@@ -18,7 +18,7 @@ from tasks.model.fields import Limits
 from tasks.sandbox import warm
 from tasks.sandbox.spawn import run_child
 from tasks.steps.checks import blame, dump_after, foreign, map_frames, read_stack, record_sources
-from tasks.steps.export import source_line, source_place
+from tasks.steps.export import source_at, source_line
 from tasks.steps.regions import STUB_SAYS, unwritten
 
 Kind = Literal["test", "integration", "system", "smoke"]
@@ -59,7 +59,7 @@ def _map_coverage(job: TestJob, coverage: dict[str, Any]) -> dict[str, Any]:
     mapped = [n for n in (source_line(record, n) for n in coverage.get("missing", [])) if n is not None]
     return {**coverage, "source": record.get("source"), "missing_source": mapped,
             # where each missing line is, as messages print it (cell and line for a notebook source)
-            "missing_places": [p for p in (source_place(record, n) for n in coverage.get("missing", [])) if p]}
+            "missing_places": [str(p) for p in (source_at(record, n) for n in coverage.get("missing", [])) if p]}
 
 
 # a test file that does not compile: pytest shows the compiler's place as 'E     File "...", line N'

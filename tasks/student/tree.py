@@ -17,6 +17,7 @@ from typing import Any
 
 from tasks.core import layout
 from tasks.core.errors import BuildError, SourceError
+from tasks.core.places import start
 from tasks.model.manifest import MANIFEST, Manifest
 from tasks.steps.regions import Region, solution_regions, strip_hidden, stub_source
 from tasks.steps.sources import decode, scan
@@ -82,8 +83,9 @@ def module_regions(root: Path, name: str, source: str) -> tuple[str, ModuleRegio
     """A source's text and its validated solution regions."""
     text = decode((root / source).read_bytes(), source)
     if source.endswith(".ipynb"):
-        msg = (f"{source}:1: the student edition stubs percent (.py) sources only; pair the notebook with a "
-               "'.py' source (jupytext --set-formats ipynb,py:percent) and list that in modules.yaml")
+        msg = (f"{start(source)}: the student edition stubs percent (.py) sources only; make the notebook a '.py' "
+               f"source ('jupytext --to py:percent {source}') and list that in modules.yaml: the build pairs it "
+               "with a notebook again")
         raise SourceError(msg)
     regions = solution_regions(scan(text, source), source)
     return text, ModuleRegions(name, source, regions, [])
@@ -130,11 +132,11 @@ def build_tree(root: Path, manifest: Manifest, version: str) -> Tree:
         folder = Path(m.source).parent.as_posix()
         if folder not in (".", ""):
             for rel in _walk(root, folder):
-                if rel not in sources and not rel.endswith(".ipynb"):
+                if rel not in sources and not rel.endswith(".ipynb") and not _build_ignore(root, rel):
                     files.setdefault(rel, _as_is(root, rel))
     if problems:
         raise SourceError("\n".join(problems))
-    files[".gitignore"] = Shipped(b"build/\n.venv/\n__pycache__/\n")
+    files[".gitignore"] = Shipped(gitignore(manifest).encode("utf-8"))
     files["README.md"] = Shipped(readme(manifest, modules).encode("utf-8"))
     record = {
         "schema_version": SCHEMA, "package": manifest.package, "version": version,
@@ -144,6 +146,21 @@ def build_tree(root: Path, manifest: Manifest, version: str) -> Tree:
     record["files"] = {rel: digest(f.data) for rel, f in sorted(files.items())}
     files[layout.STUDENT_RECORD] = Shipped((json.dumps(record, indent=1, sort_keys=True) + "\n").encode())
     return Tree(files, modules, hidden, record)
+
+
+def gitignore(manifest: Manifest) -> str:
+    """The student repository's .gitignore: what the build generates, and the notebooks paired with the sources."""
+    paired = [f"/{layout.paired_notebook(m.source)}" for m in manifest.modules if not m.source.endswith(".ipynb")]
+    return "\n".join([f"{layout.BUILD}/", ".venv/", "__pycache__/",
+                      "# the notebooks paired with the sources (doit notebooks): your work is in the sources too",
+                      *paired]) + "\n"
+
+
+def _build_ignore(root: Path, rel: str) -> bool:
+    """A .gitignore the build wrote beside paired notebooks (the student's build writes its own)."""
+    from tasks.steps.notebooks import IGNORE, IGNORE_MARK
+
+    return Path(rel).name == IGNORE and (root / rel).read_bytes().startswith(IGNORE_MARK.encode())
 
 
 def readme(manifest: Manifest, modules: dict[str, ModuleRegions]) -> str:

@@ -78,7 +78,7 @@ class WatchReporter(StatusReporter):
     def add_failure(self, task: Any, fail: Any) -> None:
         from doit.exceptions import UnmetDependency
 
-        from tasks.reports.status import find_place, hint
+        from tasks.reports.status import find_place, hint, with_twin
 
         module = self._focus(task.name)
         if not module:
@@ -95,7 +95,7 @@ class WatchReporter(StatusReporter):
                       "which failed (see below)")
             return
         full = fail.get_msg() or ""
-        place = find_place(full, self._source(module) or "")
+        place = with_twin(full, find_place(full, self._source(module) or ""))
         lines = full.strip().splitlines()
         body = [f"  hint: {hint(task.name, full, self._source(module))}",
                 *(f"    {line}" for line in lines[:MESSAGE_LINES])]

@@ -8,7 +8,9 @@ module, py.typed, a data file), public API policies, a test helper, no tests/val
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -96,12 +98,12 @@ def test_another_packages_release_json_is_a_first_release(flat: Course) -> None:
 
 @pytest.mark.parametrize(("path", "old", "new", "message"), [
     pytest.param("lessons/ops.py", "def add(", "def values(x: float) -> float:\n    return x\n\n\ndef add(",
-                 "lessons/ops.py:12: public name 'values' of ops would replace the submodule minigrad.values in "
+                 "lessons/ops.py:12 (ops.ipynb:cell 3:5): public name 'values' of ops would replace the submodule minigrad.values in "
                  "'from minigrad import *' and as minigrad.values; rename it, make it private with a leading '_', "
                  "or set 'public:' of 'ops' in modules.yaml to the names to re-export (or 'none')", id="shadowed submodule"),
     pytest.param("lessons/ops.py", "from minigrad.values import Value\n",
                  "from minigrad.values import Value\nimport yaml\n",
-                 "lessons/ops.py:10: ops imports yaml, which is neither in the standard library, nor in the package, nor "
+                 "lessons/ops.py:10 (ops.ipynb:cell 3:3): ops imports yaml, which is neither in the standard library, nor in the package, nor "
                  "in [project].dependencies of pyproject.toml; add 'PyYAML' to dependencies there (the installed package "
                  "would fail without it), or remove the import", id="undeclared third-party import"),
     pytest.param("lessons/mlp.ipynb", '"    for x in xs:\\n",', '"    for x in xs:\\n", "        1 / 0\\n",',
@@ -115,3 +117,52 @@ def test_what_cannot_work_is_a_message_with_its_place(flat: Course, path: str, o
     assert run.returncode != 0
     assert message in run.stdout, run.stdout
     assert "Traceback" not in run.stdout.split("--- pytest output")[0]
+
+
+def _git(root: Path, *args: str) -> str:
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@x",
+           "HOME": str(root.parent), "PATH": os.environ["PATH"]}
+    return subprocess.run(["git", *args], cwd=root, env=env, capture_output=True, text=True, check=True).stdout
+
+
+def test_git_status_is_clean_after_a_build_of_a_course_with_its_own_layout(tmp_path: Path) -> None:
+    # flatcourse has no .gitignore of its own: the build ignores build/ and the paired notebooks itself
+    course = make_course(tmp_path, "flatcourse")
+    _git(course.root, "init", "-q")
+    _git(course.root, "add", "-A")
+    _git(course.root, "commit", "-qm", "the course")
+    assert course.cli().returncode == 0
+    assert _git(course.root, "status", "--porcelain", "--untracked-files=all") == ""
+    assert course.read("lessons/.gitignore").splitlines()[2:] == ["/.gitignore", "/ops.ipynb", "/values.ipynb"]
+    assert course.path("lessons/ops.ipynb").is_file() and course.read("build/.gitignore").endswith("\n*\n")
+    # the notebook that IS a source stays tracked: an edit of it shows
+    course.edit("lessons/mlp.ipynb", "A layer of neurons", "Layers of neurons")
+    assert _git(course.root, "status", "--porcelain") == " M lessons/mlp.ipynb\n"
+
+
+def test_a_gitignore_the_build_did_not_write_is_left_alone_with_the_line_to_add(tmp_path: Path) -> None:
+    course = make_course(tmp_path, "flatcourse")
+    course.write("lessons/.gitignore", "/values.ipynb\n")
+    run = course.cli()
+    assert run.returncode == 0, run.stdout
+    assert course.read("lessons/.gitignore") == "/values.ipynb\n"
+    assert ("warning: lessons/ops.ipynb is a paired notebook (student work, never committed), but lessons/.gitignore "
+            "is not the build's, so it is left as it is: add the line '/ops.ipynb' to it") in run.stdout + run.stderr
+
+
+def test_a_public_name_a_module_lacks_is_placed_at_its_manifest_entry(flat: Course) -> None:
+    flat.edit("modules.yaml", "    public: [Value]", "    public: [Value,\n             Missing]")
+    run = flat.cli("init")
+    assert run.returncode != 0
+    assert ("modules.yaml:16:14: module 'values': 'public' lists 'Missing', which build/lib/minigrad/values.py does "
+            "not define; remove it from the list") in run.stdout, run.stdout
+
+
+def test_a_missing_export_names_the_notebook_cell_and_the_paired_notebook_cell(flat: Course) -> None:
+    # scale moves into a cell without '#| export'; mlp.ipynb (a notebook source) imports it
+    flat.edit("lessons/ops.py", "\n\ndef scale(", "\n\n# %%\ndef scale(")
+    run = flat.cli("export")
+    assert run.returncode != 0
+    assert ("lessons/ops.py:18 (ops.ipynb:cell 4:1): mlp imports scale from ops (lessons/mlp.ipynb:cell 3:2); ops "
+            "does not export it (defined at lessons/ops.py:18 in a cell without '#| export'): add '#| export' at the "
+            "top of that cell") in run.stdout, run.stdout

@@ -31,7 +31,7 @@ def test_an_error_deep_in_a_dependency_is_blamed_on_the_module_under_test(
     built.edit(MODEL, "return add(mul(self.w, x), self.b)", "return add(mul(self.w, x), None)")
     _, out = status_run(built, capsys)
     assert failed(out, "test:model") == [
-        f"FAILED test:model  (module model)  at {MODEL}:21",
+        f"FAILED test:model  (module model)  at {MODEL}:21 (model.ipynb:cell 3:13)",
         "  tests/unit/test_model.py::test_model: AttributeError: 'NoneType' object has no attribute 'x'"]
 
 
@@ -54,11 +54,11 @@ def test_a_hanging_test_is_named_with_the_line_it_loops_on_and_costs_one_timeout
     _, out = status_run(built, capsys)
     wall = time.perf_counter() - start
     assert failed(out, "test:ops") == [
-        f"FAILED test:ops  (module ops)  at {OPS}:15",
+        f"FAILED test:ops  (module ops)  at {OPS}:15 (ops.ipynb:cell 3:7)",
         "  test:ops: tests/unit/test_ops.py::test_add did not finish within 3 s; it was running this line when it "
         "was stopped (an endless loop?), and the process group was killed. Raise 'timeout' in modules.yaml if it is "
         "just slow."]
-    assert f"    {OPS}:15: in add: while a.x == a.x: pass" in out  # the stack, in source lines
+    assert f"    {OPS}:15 (ops.ipynb:cell 3:7): in add: while a.x == a.x: pass" in out  # the stack, in source lines
     assert f"blocked: model needs ops ({OPS}:15)" in out  # not run into the same timeout
     assert wall < 3 + 10, wall
 
@@ -68,7 +68,7 @@ def test_a_name_whose_cell_lost_its_export_is_found_at_export_with_both_places(
     built.edit(OPS, "\n\ndef mul(", "\n\n# %%\ndef mul(")  # mul now sits in a cell without '#| export'
     _, out = status_run(built, capsys)
     assert failed(out, "export:ops") == [
-        f"FAILED export:ops  (module ops)  at {OPS}:19",
+        f"FAILED export:ops  (module ops)  at {OPS}:19 (ops.ipynb:cell 4:1)",
         f"  model imports mul from ops ({MODEL}:11); ops does not export it (defined at {OPS}:19 in a cell without "
         "'#| export'): add '#| export' at the top of that cell"]
     assert f"blocked: model needs ops ({OPS}:19)" in out
@@ -80,7 +80,7 @@ def test_a_deleted_name_a_dependant_imports_is_found_at_export(
     built.edit(OPS, 'def mul(a: Value, b: Value) -> Value:\n    """a * b"""\n    return Value(a.x * b.x)\n', "")
     _, out = status_run(built, capsys)
     assert failed(out, "export:ops") == [
-        f"FAILED export:ops  (module ops)  at {MODEL}:11",
+        f"FAILED export:ops  (module ops)  at {MODEL}:11 (model.ipynb:cell 3:3)",
         f"  model imports mul from ops ({MODEL}:11); ops does not export it (there is no definition of mul in {OPS}): "
         "restore it in ops, or change the import in model"]
 
@@ -91,7 +91,7 @@ def test_importing_a_later_module_says_so_instead_of_advising_a_cycle(
                "from minitorch.core.model import LinearModel\n")
     _, out = status_run(built, capsys)
     assert failed(out, "export:ops") == [
-        f"FAILED export:ops  (module ops)  at {OPS}:11",
+        f"FAILED export:ops  (module ops)  at {OPS}:11 (ops.ipynb:cell 3:3)",
         "  ops imports minitorch.core.model, but model is built on ops; a module cannot import a later one: move the "
         "code that needs model into model or a module after it"]
 

@@ -175,67 +175,67 @@ ROWS = {
                                           "'#| default_exp core.ops' near the top", changes=(notebook("ops"),)),
     "two default_exp": Row.bad(source(OPS, "#| default_exp core.ops\n", "#| default_exp core.ops\n\n# %%\n"
                                       "#| default_exp core.ops\n"),
-                               f"{OPS}:9: second '#| default_exp' (the first is at line 6); a module exports to one "
+                               f"{OPS}:9 (ops.ipynb:cell 3:1): second '#| default_exp' (the first is at line 6); a module exports to one "
                                "target: remove this one", changes=(notebook("ops"),)),
     "default_exp differing from the manifest": Row.bad(
         source(OPS, "#| default_exp core.ops\n", "#| default_exp core.opz\n"),
-        f"{OPS}:6: '#| default_exp core.opz' does not match the manifest target; write '#| default_exp core.ops' "
+        f"{OPS}:6 (ops.ipynb:cell 2:1): '#| default_exp core.opz' does not match the manifest target; write '#| default_exp core.ops' "
         "(or change 'target' in modules.yaml)", changes=(notebook("ops"),)),
     "misspelled directive #export": Row.bad(source(OPS, "#| export\n", "#export\n"),
-                                            f"{OPS}:9: '#export' is not an nbdev directive, so nbdev silently "
+                                            f"{OPS}:9 (ops.ipynb:cell 3:1): '#export' is not an nbdev directive, so nbdev silently "
                                             "ignores it; did you mean '#| export'?", changes=(notebook("ops"),)),
     "misspelled directive #| exprot": Row.bad(source(OPS, "#| export\n", "#| exprot\n"),
-                                              f"{OPS}:9: unknown directive '#| exprot'; did you mean '#| export'?",
+                                              f"{OPS}:9 (ops.ipynb:cell 3:1): unknown directive '#| exprot'; did you mean '#| export'?",
                                               changes=(notebook("ops"),)),
     "targeted export to another module": Row.bad(
         source(OPS, "#| export\n", "#| export core.core\n"),
-        f"{OPS}:9: '#| export core.core' exports to another module; every module exports to its own target only: "
+        f"{OPS}:9 (ops.ipynb:cell 3:1): '#| export core.core' exports to another module; every module exports to its own target only: "
         "write '#| export' and move the code to the module that owns 'core.core'", changes=(notebook("ops"),)),
     "relative import": Row.bad(source(OPS, "from minitorch.core.core import Value", "from .core import Value"),
-                               f"{OPS}:10: relative import 'from .core import ...'; write the absolute form "
+                               f"{OPS}:10 (ops.ipynb:cell 3:2): relative import 'from .core import ...'; write the absolute form "
                                "'from minitorch.<module> import ...' (nbdev makes it relative on export)",
                                changes=(notebook("ops"),)),
     "syntax error in an exported cell": Row.bad(
         source(OPS, "return Value(a.x + b.x)", "return Value(a.x + b.x"),
-        f"{OPS}:15:17: syntax error in an exported cell: '(' was never closed; correct the code here "
+        f"{OPS}:15:17 (ops.ipynb:cell 3:7): syntax error in an exported cell: '(' was never closed; correct the code here "
         "(the last good export is kept until then)", changes=(notebook("ops"),)),
     "import of an undeclared dependency": Row.bad(
         source(LEAF, "from minitorch.core.core import Value", "from minitorch.core.core import Value\n"
                "from minitorch.core.ops import add"),
-        f"{LEAF}:11: leaf imports minitorch.core.ops but does not depend on ops; add 'ops' to the 'depends' of "
+        f"{LEAF}:11 (leaf.ipynb:cell 3:3): leaf imports minitorch.core.ops but does not depend on ops; add 'ops' to the 'depends' of "
         "'leaf' in modules.yaml, or remove the import", changes=(notebook("leaf"),)),
     "import of a package module that does not exist": Row.bad(
         source(LEAF, "from minitorch.core.core import Value", "from minitorch.core.core import Value\n"
                "from minitorch.core.opps import add"),
-        f"{LEAF}:11: leaf imports minitorch.core.opps, which no module in modules.yaml produces; did you mean "
+        f"{LEAF}:11 (leaf.ipynb:cell 3:3): leaf imports minitorch.core.opps, which no module in modules.yaml produces; did you mean "
         "'minitorch.core.ops'?", changes=(notebook("leaf"),)),
     "non-UTF-8 source": Row.bad(raw(OPS, lambda b: b.replace(b'"""a + b"""', '"""a + b, café"""'.encode("latin-1"))),
                                 f"{OPS}:14: not valid UTF-8 (byte 0xe9); save the file as UTF-8 in your editor"),
     # -- assembly: init refuses, the package __init__ stays ----------------------------------------
     "the same public name in two modules": Row.bad(
         source(LEAF, "def double(", "def add(v: Value) -> Value:\n    return v\n\n\ndef double("),
-        f"{LEAF}:13: public name 'add' is exported by ops ({OPS}:13) and by leaf; one would shadow the other in "
+        f"{LEAF}:13 (leaf.ipynb:cell 3:5): public name 'add' is exported by ops ({OPS}:13) and by leaf; one would shadow the other in "
         "'from minitorch import *': rename one, make it private with a leading '_', "
         "or set 'public:' of 'leaf' in modules.yaml to the names to re-export (or 'none')",
         changes=(gen("leaf"), notebook("leaf"))),
     # -- check:<m>: importing the exported module in a fresh process --------------------------------
     "exception at import": Row.bad(
         source(LEAF, "def double(", 'raise ValueError("boom")\n\n\ndef double('),
-        f"{LEAF}:13: importing minitorch.core.leaf raised ValueError: boom",
-        f"    {LEAF}:13: in <module>: raise ValueError(\"boom\")", changes=(gen("leaf"), notebook("leaf"), INIT)),
+        f"{LEAF}:13 (leaf.ipynb:cell 3:5): importing minitorch.core.leaf raised ValueError: boom",
+        f"    {LEAF}:13 (leaf.ipynb:cell 3:5): in <module>: raise ValueError(\"boom\")", changes=(gen("leaf"), notebook("leaf"), INIT)),
     "sys.exit at import": Row.bad(
         source(LEAF, "def double(", "import sys\nsys.exit(3)\n\n\ndef double("),
-        f"{LEAF}:14: minitorch.core.leaf calls sys.exit(3) at import time; a library module must not stop the "
+        f"{LEAF}:14 (leaf.ipynb:cell 3:6): minitorch.core.leaf calls sys.exit(3) at import time; a library module must not stop the "
         "interpreter: raise an exception instead, or move the code out of '#| export' cells",
         changes=(gen("leaf"), notebook("leaf"), INIT)),
     "print at import": Row.bad(
         source(LEAF, "def double(", 'print("hello")\n\n\ndef double('),
-        f"{LEAF}:13: minitorch.core.leaf prints at import time ('hello'); a library module must be silent: move the "
+        f"{LEAF}:13 (leaf.ipynb:cell 3:5): minitorch.core.leaf prints at import time ('hello'); a library module must be silent: move the "
         "print into a cell without '#| export'", changes=(gen("leaf"), notebook("leaf"), INIT)),
     "infinite loop at import": Row.bad(
         # the loop on one line: the stack is dumped wherever the loop is, and all of it is on line 13
         both(TIMEOUT_2, source(LEAF, "def double(", "while True: pass\n\n\ndef double(")),
-        f"{LEAF}:13: importing minitorch.core.leaf did not finish within 2 s; it was running this line when it was "
+        f"{LEAF}:13 (leaf.ipynb:cell 3:5): importing minitorch.core.leaf did not finish within 2 s; it was running this line when it was "
         "stopped (an endless loop, or a long computation at import time?), and the process was killed. Move "
         "long-running code into a cell without '#| export'.",
         changes=(gen("leaf"), notebook("leaf"), INIT)),

@@ -3,47 +3,78 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from pathlib import Path
 
 import jupytext
 import pytest
 from conftest import Course
 from test_catalogue import run_doit
 
-from tasks.core.errors import Problem
-from tasks.core.places import cell_of, cell_table, place
+from tasks.core.errors import Problem, join
+from tasks.core.places import Place, parse, percent_cells, place, shown, start
+from tasks.steps.notebooks import _ipynb, from_source
 from tasks.steps.sources import scan
+from tasks.tools.percent import read_percent
 
-NB = {"cells": [{"cell_type": "markdown", "source": ["# Ops\n", "prose"]},       # lines 1-2
-                {"cell_type": "code", "source": "#| default_exp core.ops"},      # line 3
-                {"cell_type": "code", "source": ["#| export\n", "x = 1\n", "y = (\n"]}]}  # lines 4-7
+NB = {"cells": [{"cell_type": "markdown", "source": ["# Ops\n", "prose"]},
+                {"cell_type": "code", "source": "#| default_exp core.ops"},
+                {"cell_type": "code", "source": ["#| export\n", "x = 1\n", "y = (\n"]}]}
+REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize(("line", "col", "shown"), [
-    (1, 0, "m/ops.ipynb:cell 1:1"), (2, 0, "m/ops.ipynb:cell 1:2"), (3, 0, "m/ops.ipynb:cell 2:1"),
-    (6, 5, "m/ops.ipynb:cell 3:3:5"), (7, 0, "m/ops.ipynb:cell 3:4"),
-    (99, 0, "m/ops.ipynb:99"),  # past the last cell: the plain number, never a wrong cell
+@pytest.mark.parametrize(("at", "shown"), [
+    (Place("m/ops.py", 12), "m/ops.py:12"), (Place("m/ops.py", 12, 4), "m/ops.py:12:4"),
+    (Place("m/ops.ipynb", 3, 0, 7), "m/ops.ipynb:cell 7:3"), (Place("m/ops.ipynb", 3, 12, 7), "m/ops.ipynb:cell 7:3:12"),
 ])
-def test_a_notebook_line_is_shown_as_cell_and_line(line: int, col: int, shown: str) -> None:
-    assert place("m/ops.ipynb", line, col, table=cell_table(json.dumps(NB))) == shown
+def test_one_printer_for_every_place(at: Place, shown: str) -> None:
+    assert str(at) == place(at.path, at.line, at.col, at.cell) == shown
+    assert parse(shown) == at
 
 
-def test_a_percent_source_keeps_its_line_numbers() -> None:
-    assert place("m/ops.py", 12) == "m/ops.py:12" and place("m/ops.py", 12, 4) == "m/ops.py:12:4"
-    assert cell_of((2, 1, 4), 3) == (2, 1) and cell_of((), 1) is None
+def test_a_whole_file_starts_at_line_1_or_cell_1() -> None:
+    assert str(start("m/ops.py")) == "m/ops.py:1" and str(start("m/ops.ipynb")) == "m/ops.ipynb:cell 1:1"
 
 
 def test_the_scanner_numbers_notebook_lines_within_each_cell() -> None:
     cells = scan(json.dumps(NB), "m/ops.ipynb")
-    # lines count within the cell, and the cell is named where a place is printed (sources.cell_place)
-    assert [(c.number, c.first_line) for c in cells] == [(1, 1), (2, 1), (3, 1)]
+    assert [(c.number, c.first_line, c.at) for c in cells] == [(1, 1, 1), (2, 1, 2), (3, 1, 3)]
 
 
-def test_a_problem_in_a_notebook_names_its_cell(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_problem_in_a_notebook_names_its_cell() -> None:
+    assert str(Problem("m/ops.ipynb", 3, 3, "boom", 3)) == "m/ops.ipynb:cell 3:3:3: boom"
+    # sorted by cell, then line: cell 10 after cell 2
+    assert join([Problem("m.ipynb", 1, 0, "b", 10), Problem("m.ipynb", 5, 0, "a", 2)]) == \
+        "m.ipynb:cell 2:5: a\nm.ipynb:cell 10:1: b"
+
+
+SOURCES = sorted([*REPO.glob("modules/*/*.py"), *REPO.glob("tests/tasks/fixtures/*/modules/*/*.py"),
+                  *REPO.glob("tests/tasks/fixtures/flatcourse/lessons/*.py")])
+
+
+@pytest.mark.parametrize("text", [
+    "x = 1\n", "", "# %%\n", "\n\n# %% [markdown]\n# hi\n", "# hi\n\n# %%\nx\n", "#%%\nx\n# In[ ]:\ny\n",
+    "# ---\n# jupyter:\n#   a: 1\n# ---\n\n# %%\nx = 1\n", "# ---\n# jupyter:\n#   a: 1\n# ---\n# %%\nx\n",
+    *(p.read_text(encoding="utf-8") for p in SOURCES),
+])
+def test_cells_of_a_percent_source_are_jupytexts(text: str) -> None:
+    assert len(SOURCES) >= 18
+    assert percent_cells(text) == tuple(loc.first_line for loc in read_percent(text)[1])
+
+
+PAIRED = "# %% [markdown]\n# # Ops\n# prose\n\n# %%\n#| default_exp ops\n\n# %%\n#| export\ndef f():\n    return 1\n"
+
+
+def test_a_py_place_names_its_paired_notebook_cell(tmp_path: Path) -> None:
     (tmp_path / "m").mkdir()
-    (tmp_path / "m/ops.ipynb").write_text(json.dumps(NB), encoding="utf-8")
-    monkeypatch.chdir(tmp_path)
-    assert str(Problem("m/ops.ipynb", 6, 3, "boom")) == "m/ops.ipynb:cell 3:3:3: boom"
+    (tmp_path / "m/ops.py").write_text(PAIRED, encoding="utf-8")
+    assert shown(Place("m/ops.py", 11), tmp_path) == "m/ops.py:11"  # no notebook: no cell
+    (tmp_path / "m/ops.ipynb").write_bytes(_ipynb(from_source(PAIRED, None)))
+    assert shown(Place("m/ops.py", 11), tmp_path) == "m/ops.py:11 (ops.ipynb:cell 3:3)"
+    assert shown(Place("m/ops.py", 3, 5), tmp_path) == "m/ops.py:3:5 (ops.ipynb:cell 1:2)"
+    assert shown(Place("m/ops.py", 5), tmp_path) == "m/ops.py:5"  # a marker line is in no cell
+    # the notebook holds other cells (not synced yet): the .py place alone, never a wrong cell
+    (tmp_path / "m/ops.py").write_text(PAIRED + "\n# %%\nf()\n", encoding="utf-8")
+    assert shown(Place("m/ops.py", 11), tmp_path) == "m/ops.py:11"
 
 
 LEAF_NB = "modules/04_leaf/leaf.ipynb"

@@ -105,7 +105,7 @@ def test_verify_fails_when_the_metadata_misses_a_dependency(released: Course) ->
                   "import numpy as np\nfrom minitorch.core.core import Value\n")
     out = released.cli("verify")
     assert out.returncode != 0
-    assert ("modules/04_leaf/leaf.py:10: leaf imports numpy, which is neither in the standard library, nor in the "
+    assert ("modules/04_leaf/leaf.py:10 (leaf.ipynb:cell 3:2): leaf imports numpy, which is neither in the standard library, nor in the "
             "package, nor in [project].dependencies of pyproject.toml; add 'numpy' to dependencies there") in out.stdout, out.stdout
     assert "blocked: verify needs leaf (modules/04_leaf/leaf.py:10)" in out.stdout.splitlines()
 

@@ -72,7 +72,7 @@ def test_failure_leads_with_module_place_and_hint(built: Course, capsys: pytest.
     code, out = status_run(built, capsys)
     assert code != 0
     lines = out.splitlines()
-    head = lines.index("FAILED test:ops  (module ops)  at modules/02_ops/ops.py:15")
+    head = lines.index("FAILED test:ops  (module ops)  at modules/02_ops/ops.py:15 (ops.ipynb:cell 3:7)")
     assert lines[head + 1] == "  tests/unit/test_ops.py::test_add: ValueError: add is broken"  # what
     assert lines[head + 2].startswith("  hint: a unit test of ops fails")
     assert lines[head + 3] == "TaskFailed - taskid:test:ops"  # doit's details follow, unchanged
@@ -83,7 +83,7 @@ def test_failure_leads_with_module_place_and_hint(built: Course, capsys: pytest.
     # model is not run against a broken ops (it would fail pointing into ops): blocked, without stale counts
     assert rows["model"].split()[2:] == ["ok", "block", "block", "blocked", "by", "ops"]
     assert rows["leaf"].endswith("passed")
-    assert lines[-3:-1] == ["first failure: test:ops at modules/02_ops/ops.py:15",
+    assert lines[-3:-1] == ["first failure: test:ops at modules/02_ops/ops.py:15 (ops.ipynb:cell 3:7)",
                             "  tests/unit/test_ops.py::test_add: ValueError: add is broken"]
     # doit's three lines per blocked task are one per blocked module; the failed module's own are none
     assert "blocked: model needs ops (modules/02_ops/ops.py:15)" in lines

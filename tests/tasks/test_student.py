@@ -57,6 +57,11 @@ def test_the_tree_is_complete_and_stubbed(released: Course) -> None:
     assert CORE_STUB in core.split("\n")
     assert "def __init__(self, x: float) -> None:" in core and "self.x = float(x)" not in core
     assert "test_value_from_int_is_float" not in (tree / "tests/unit/test_core.py").read_text()
+    # the paired notebooks are ignored by the tree's own .gitignore; the build's folder .gitignore stays home
+    assert (tree / ".gitignore").read_text().splitlines()[-4:] == [
+        "/modules/01_core/core.ipynb", "/modules/02_ops/ops.ipynb", "/modules/03_model/model.ipynb",
+        "/modules/04_leaf/leaf.ipynb"]
+    assert (released.root / "modules/01_core/.gitignore").is_file() and not (tree / "modules/01_core/.gitignore").exists()
     readme = (tree / "README.md").read_text()
     assert "0 of 4 done; next: core" in readme and "| 2 | ops | `modules/02_ops/ops.py` | core | 2 |" in readme
 
@@ -83,10 +88,19 @@ def test_archive_is_byte_identical_across_runs(released: Course) -> None:
     assert f"sha256 {first}" in run.stdout
 
 
+def _git(root: Path, *args: str) -> str:
+    env = {"GIT_AUTHOR_NAME": "s", "GIT_AUTHOR_EMAIL": "s@x", "GIT_COMMITTER_NAME": "s", "GIT_COMMITTER_EMAIL": "s@x",
+           "HOME": str(root.parent), "PATH": os.environ["PATH"]}
+    return subprocess.run(["git", *args], cwd=root, env=env, capture_output=True, text=True, check=True).stdout
+
+
 def test_fresh_student_tree_is_todo_and_exits_zero(released: Course, tmp_path: Path) -> None:
     ws = student_copy(released, tmp_path)
+    for args in (("init", "-q"), ("add", "-A"), ("commit", "-qm", "release")):
+        _git(ws, *args)
     run = doit(ws)
     assert run.returncode == 0, run.stdout + run.stderr
+    assert _git(ws, "status", "--porcelain", "--untracked-files=all") == ""  # paired notebooks, build/: ignored
     assert "0 of 4 done; next: core" in run.stdout
     assert table_state(run.stdout, "core") == "todo"
     assert table_state(run.stdout, "ops") == "waiting for core"
@@ -183,3 +197,14 @@ def test_update_keeps_edited_module_and_brings_new_test(released: Course, tmp_pa
     saved = list((ws / ".student" / "replaced").rglob("test_leaf.py"))
     assert len(saved) == 1 and "test_double_zero" not in saved[0].read_text()
     assert list((ws / ".student" / "replaced").rglob("core.py.new"))
+
+
+def test_a_notebook_source_is_refused_with_the_file_and_the_fix(tmp_path: Path) -> None:
+    from conftest import make_course
+
+    course = make_course(tmp_path, "flatcourse")
+    run = doit(course.root, "student")
+    assert run.returncode != 0
+    assert ("lessons/mlp.ipynb:cell 1:1: the student edition stubs percent (.py) sources only; make the notebook a "
+            "'.py' source ('jupytext --to py:percent lessons/mlp.ipynb') and list that in modules.yaml: the build "
+            "pairs it with a notebook again") in run.stdout + run.stderr, run.stdout
