@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.editloop                 # 5 runs each; 'before' = the build system at git ref main~N
     .venv/bin/python -m bench.editloop --runs 3 --before 5b728ca --timeout 10
+    .venv/bin/python -m bench.editloop --runs 3 --before main --only edit,n2   # the edit loop only
 
 Two copies of the real course: one driven by this checkout's build system ("after"), one
 by the build system of `--before` (a git ref; its tasks/ and dodo.py from `git archive`).
@@ -12,7 +13,9 @@ Per copy, each a fresh `doit` as a student types it:
   process, and the ratio;
 - the same edit with `doit -n 2` (does parallelism pay on this machine?);
 - own verdict: seconds from the start of `doit` to the line that gives layers' verdict
-  ('== layers passed' after; before, the status table at the end, the first place it is told);
+  ('== layers passed' after; before, the status table at the end, the first place it is told),
+  split into phases: start-up (doit, the task list, up-to-date checks) until layers' first
+  task, then each of its notebooks/export/check/test tasks (from its `-v 2` line to the next);
 - failure then fix: `Linear.forward` uses the transposed weight, `doit`, then the fix, `doit`:
   tasks run by the fixed run (beyond layers' own export/notebooks/check/test) and its wall time;
 - endless loop: `Dropout.forward` never returns; layers' timeout is set to `--timeout`;
@@ -67,22 +70,47 @@ def before_course(dest: Path, ref: str) -> Course:
     return course
 
 
+STARTED: dict[str, float] = {}  # task -> seconds after the start of the last timed_doit, when doit began it
+
+
 def timed_doit(course: Course, *args: str, marker: re.Pattern[str] | None = None,
                env: dict[str, str] | None = None) -> tuple[float, list[str], float | None, str]:
-    """`doit -v 2 ARGS`: wall seconds, tasks executed, seconds until a line matched `marker`, output."""
+    """`doit -v 2 ARGS`: wall seconds, tasks executed, seconds until a line matched `marker`, output.
+
+    Also fills STARTED: when each executed task's '.  task' line came.
+    """
     start = time.perf_counter()
-    proc = subprocess.Popen([PY, "-m", "doit", "-v", "2", *args], cwd=course.root, env=env or environ(course),
+    proc = subprocess.Popen([PY, "-m", "doit", "-v", "2", *args], cwd=course.root,
+                            env={**(env or environ(course)), "PYTHONUNBUFFERED": "1"},
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seen: float | None = None
     lines = []
+    STARTED.clear()
     assert proc.stdout is not None
     for line in proc.stdout:
         lines.append(line)
+        if line.startswith(".  "):
+            STARTED.setdefault(line[3:].strip(), time.perf_counter() - start)
         if seen is None and marker is not None and marker.search(line):
             seen = time.perf_counter() - start
     proc.wait()
     out = "".join(lines)
     return time.perf_counter() - start, executed(out), seen, out
+
+
+PHASES = ("start-up: task list, up-to-date checks", *(f"{s}:{MODULE}" for s in ("notebooks", "export", "check", "test")))
+
+
+def phases(verdict: float | None) -> dict[str, float]:
+    """Where the seconds to the own verdict went: each of the module's tasks runs from its line to the next one's."""
+    marks = [STARTED.get(f"{s}:{MODULE}") for s in ("notebooks", "export", "check", "test")]
+    points = [0.0, *marks, verdict]
+    out: dict[str, float] = {}
+    for i, name in enumerate(PHASES):
+        here, there = points[i], points[i + 1]
+        if here is not None and there is not None:
+            out[name] = round(there - here, 3)
+    return out
 
 
 def closure_files(root: Path, tasks: set[str]) -> list[str]:
@@ -135,7 +163,10 @@ def worker_rss() -> int | None:
     return None
 
 
-def bench(course: Course, label: str, runs: int, timeout: float) -> dict[str, Any]:
+SCENARIOS = ("edit", "n2", "fix", "loop")
+
+
+def bench(course: Course, label: str, runs: int, timeout: float, only: tuple[str, ...] = SCENARIOS) -> dict[str, Any]:
     src = course.source(MODULE)
     original = src.read_text(encoding="utf-8")
     env = environ(course)
@@ -146,12 +177,14 @@ def bench(course: Course, label: str, runs: int, timeout: float) -> dict[str, An
     files = closure_files(course.root, expected)
     verdict = re.compile(rf"^(== {MODULE} passed| ?\d+ {MODULE}\s)")
     walls, verdicts, ran_n, pytest_walls, parallel = [], [], [], [], []
+    split: list[dict[str, float]] = []
     rss: list[int] = []
     for k in range(runs):
         src.write_text(original + EDIT.format(k=k), encoding="utf-8")
         wall, ran, seen, _ = timed_doit(course, marker=verdict)
         walls.append(wall)
         ran_n.append(len(ran))
+        split.append(phases(seen))
         if seen is not None:
             verdicts.append(seen)
         start = time.perf_counter()
@@ -159,7 +192,7 @@ def bench(course: Course, label: str, runs: int, timeout: float) -> dict[str, An
                        env={**env, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}, capture_output=True, check=False)
         pytest_walls.append(time.perf_counter() - start)
     log(f"{label}: layers edit, serial {median(walls)} s; one pytest {median(pytest_walls)} s")
-    for k in range(runs):
+    for k in range(runs if "n2" in only else 0):
         src.write_text(original + EDIT.format(k=100 + k), encoding="utf-8")
         # the worker's memory, sampled while a run is under way
         proc = subprocess.Popen([PY, "-m", "doit", "-n", "2"], cwd=course.root, env=env,
@@ -173,19 +206,26 @@ def bench(course: Course, label: str, runs: int, timeout: float) -> dict[str, An
         parallel.append(time.perf_counter() - start)
     res["edit"] = {"doit_serial": walls, "one_pytest": pytest_walls, "doit_n2": parallel, "tasks": ran_n,
                    "expected_tasks": len(expected), "test_files": len(files), "verdict": verdicts,
-                   "worker_rss_max": max(rss) if rss else None}
+                   "worker_rss_max": max(rss) if rss else None,
+                   "phases": {name: [p[name] for p in split if name in p] for name in PHASES}}
     src.write_text(original, encoding="utf-8")
+    res["fix"] = {"wall": [], "downstream": [], "first": []}
+    res["loop"] = {"wall": [], "timeout": timeout, "timeouts_hit": []}
+    if "fix" not in only and "loop" not in only:
+        return res
     timed_doit(course)
     fix_walls, fix_ran = [], []
-    for _ in range(runs):
+    for _ in range(runs if "fix" in only else 0):
         src.write_text(original.replace(*BREAK), encoding="utf-8")
         timed_doit(course)
         src.write_text(original, encoding="utf-8")
         wall, ran, _, _ = timed_doit(course)
         fix_walls.append(wall)
         fix_ran.append(sorted(set(ran) - OWN_TASKS))
-    res["fix"] = {"wall": fix_walls, "downstream": [len(r) for r in fix_ran], "first": fix_ran[0]}
+    res["fix"] = {"wall": fix_walls, "downstream": [len(r) for r in fix_ran], "first": fix_ran[0] if fix_ran else []}
     log(f"{label}: failure then fix: {res['fix']['downstream']} downstream tasks")
+    if "loop" not in only:
+        return res
     set_timeout(course, timeout)
     timed_doit(course)
     loop_walls, timeouts = [], []
@@ -204,6 +244,10 @@ def bench(course: Course, label: str, runs: int, timeout: float) -> dict[str, An
 
 def _s(x: float | None) -> str:
     return "-" if x is None else f"{x:.2f} s"
+
+
+def _n(x: float | None) -> str:
+    return "-" if x is None else f"{x:g}"
 
 
 def _ratio(a: float | None, b: float | None) -> str:
@@ -225,13 +269,15 @@ def table(results: list[dict[str, Any]], runs: int) -> str:
     row("  tasks run (SPEC 5 closure)", [f"{median(r['edit']['tasks']):g} ({r['edit']['expected_tasks']})"
                                          for r in results])
     row("own verdict of layers, from the start (target <= 1.5 s)", [_s(median(r["edit"]["verdict"])) for r in results])
-    row("failure then fix: downstream tasks re-run (target 0)", [f"{median(r['fix']['downstream']):g}"
-                                                                 for r in results])
+    for name in PHASES:
+        row(f"  {name}", [_s(median(r["edit"].get("phases", {}).get(name, []))) for r in results])
+    row("failure then fix: downstream tasks re-run (target 0)", [_n(median(r["fix"]["downstream"])) for r in results])
     row("failure then fix: wall of the fixed run", [_s(median(r["fix"]["wall"])) for r in results])
     row("endless loop: wall", [_s(median(r["loop"]["wall"])) for r in results])
-    row("  timeouts hit", [f"{median(r['loop']['timeouts_hit']):g}" for r in results])
+    row("  timeouts hit", [_n(median(r["loop"]["timeouts_hit"])) for r in results])
     row("  wall - one timeout (target <= 10 s)",
-        [_s((median(r["loop"]["wall"]) or 0.0) - r["loop"]["timeout"]) for r in results])
+        [_s(None if not r["loop"]["wall"] else (median(r["loop"]["wall"]) or 0.0) - r["loop"]["timeout"])
+         for r in results])
     rss = [r["edit"]["worker_rss_max"] for r in results]
     row("warm worker resident memory (max sampled)", [f"{x / 2**20:.0f} MiB" if x else "-" for x in rss])
     return "\n".join(rows)
@@ -244,14 +290,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--before", default="5b728ca", help="git ref of the build system to compare with")
     parser.add_argument("--timeout", type=float, default=10.0, help="layers' timeout in the endless-loop scenario")
     parser.add_argument("--no-before", action="store_true")
+    parser.add_argument("--only", default=",".join(SCENARIOS),
+                        help=f"comma-separated scenarios to run, of {','.join(SCENARIOS)} (the layers edit always runs)")
     parser.add_argument("--out", type=Path, default=REPO / "build" / "bench")
     args = parser.parse_args(argv)
+    only = tuple(x.strip() for x in args.only.split(",") if x.strip())
+    unknown = sorted(set(only) - set(SCENARIOS))
+    if unknown:
+        parser.error(f"unknown scenario(s) {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}")
     results = []
     with tempfile.TemporaryDirectory(prefix="tinytorch-editloop-") as tmp:
         if not args.no_before:
             results.append(bench(before_course(Path(tmp) / "before", args.before), f"before {args.before[:7]}",
-                                 args.runs, args.timeout))
-        results.append(bench(copy_real(Path(tmp) / "after"), "after", args.runs, args.timeout))
+                                 args.runs, args.timeout, only))
+        results.append(bench(copy_real(Path(tmp) / "after"), "after", args.runs, args.timeout, only))
     text = table(results, args.runs)
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)

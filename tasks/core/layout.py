@@ -20,6 +20,9 @@ EXPORT_RECORDS = f"{STATE}/exports"  # what each export wrote: digest and line m
 MANIFEST_CACHE = f"{STATE}/manifest-yaml.marshal"
 TEST_IMPORTS = f"{STATE}/test-imports.json"
 STACKS = f"{STATE}/stacks"  # where a run that hangs was, dumped just before it is killed
+PROVIDES = f"{STATE}/provides"  # per source: its package imports and the names it provides, keyed by content
+PROVIDERS = f"{PROVIDES}/installed.json"  # which installed distribution provides which import name
+PYTEST_REWRITES = f"{STATE}/pytest-rewrites"  # test files with their asserts rewritten, keyed by content
 PASSED = f"{STATE}/passed"  # the content of each check/test/suite task's inputs at its last success
 SYNC_RECORDS = f"{STATE}/notebooks"  # each source/paired-notebook pair's digests at its last sync
 
@@ -59,6 +62,11 @@ def at(root: Path | str, rel: str) -> Path:
 
 def export_record(name: str) -> str:
     return f"{EXPORT_RECORDS}/{name}.json"
+
+
+def provides_record(source: str) -> str:
+    """The record of what `source` (a path relative to the root) imports and provides (tasks.steps.provides)."""
+    return f"{PROVIDES}/{source.replace('/', '__')}.json"
 
 
 def result(kind: str, name: str) -> str:

@@ -128,6 +128,7 @@ class _Outcomes:
         self.watch = watch or {}  # course file -> [size, mtime_ns, inode] before the tests
         self.root = root or Path.cwd()
         self.touched: dict[str, str] = {}  # course file -> the first test after which it had changed
+        self._paths: list[tuple[str, str, tuple[int, ...]]] | None = None
 
     def pytest_warning_recorded(self, warning_message: Any, when: str, nodeid: str, location: Any) -> None:
         # pytest counts a test that returns a value as passed (with a warning): it asserted nothing
@@ -144,15 +145,22 @@ class _Outcomes:
                 "entries": [[path, line, nodeid.split("::")[-1]]], "text": text}
 
     def pytest_runtest_logfinish(self, nodeid: str, location: Any) -> None:
-        for rel, stamp in list(self.watch.items()):
+        # after every test, a stat of every course file: paths joined once, stamps compared as tuples
+        if self._paths is None:
+            self._paths = [(rel, os.path.join(self.root, rel), tuple(stamp)) for rel, stamp in self.watch.items()]
+        kept = []
+        for rel, path, stamp in self._paths:
             try:
-                st = os.stat(self.root / rel)
-                now = [st.st_size, st.st_mtime_ns, st.st_ino]
+                st = os.stat(path)
+                now: tuple[int, ...] = (st.st_size, st.st_mtime_ns, st.st_ino)
             except OSError:
-                now = []
+                now = ()
             if now != stamp:
                 self.touched[rel] = nodeid
-                del self.watch[rel]
+                self.watch.pop(rel, None)
+            else:
+                kept.append((rel, path, stamp))
+        self._paths = kept
 
     def pytest_runtest_logreport(self, report: Any) -> None:
         if report.when == "call" and report.location[1] is not None:
@@ -329,6 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stack", help="file for the stack dump of a run that hangs")
     parser.add_argument("--stack-after", type=float, help="seconds after which the stack is dumped")
     parser.add_argument("--watch")  # JSON: course file -> stamp, to name the test that changed one
+    parser.add_argument("--rewrites", help="folder that keeps test files with their asserts rewritten")
     for name in ("memory", "processes", "file-size", "cpu"):
         parser.add_argument(f"--limit-{name}", type=int, default=0)
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -353,6 +362,10 @@ def main(argv: list[str] | None = None) -> int:
         result = run_import(ns.target, lib)
     else:
         watch = json.loads(Path(ns.watch).read_text(encoding="utf-8")) if ns.watch else None
+        if ns.rewrites:
+            from tasks.tools.pytestrewrite import keep_rewrites
+
+            keep_rewrites(ns.rewrites)
         result = run_pytest(rest, ns.cover, ns.data_file, watch)
     proc.kill_tree(os.getpid(), include_self=False)  # what student code left running, daemons included
     tmp = f"{ns.result}.{os.getpid()}.tmp"

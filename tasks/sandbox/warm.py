@@ -8,6 +8,10 @@ directory, environment, stdin from /dev/null and stdout+stderr into a pipe the p
 reads. The worker never imports the course package, so a child loads the student's
 code as fresh as a spawned interpreter would.
 
+The first notebook sync or export of a run calls `prestart()`, so that the worker's imports
+(~0.4 s) overlap the export instead of delaying the first check; `doit watch` keeps the same
+worker across saves (it is this module's global, and the watch is one process).
+
 `start()` returns a Popen-like handle, or None where fork is unavailable (not POSIX),
 when `TINYTORCH_WARM=0`, or when the worker could not start; the caller then spawns
 a plain interpreter. `mode()` says which one ran, for the result files.
@@ -32,7 +36,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
-PRELOAD = ("numpy", "pytest", "coverage", "coverage.control", "coverage.collector")
+# what a unit-test child of the real course imports from outside the course (numpy's lazy submodules,
+# pdb for pytest's debugging plugin); never the course package
+PRELOAD = ("numpy", "numpy.random", "numpy.ma", "numpy.testing", "pytest", "pdb", "faulthandler", "coverage",
+           "coverage.control", "coverage.collector")
 READY_TIMEOUT = 30.0  # seconds to wait for the worker's imports
 
 _worker: _Worker | None = None
@@ -185,6 +192,13 @@ def _die_with_parent() -> None:
             pass
 
 
+def _reseed() -> None:
+    """numpy's global generator, seeded afresh as a new interpreter's is (Python's `random` reseeds at fork itself)."""
+    numpy_random = sys.modules.get("numpy.random")
+    if numpy_random is not None:
+        numpy_random.seed()
+
+
 def _child(request: dict[str, Any], out: int) -> None:
     """In the forked child: become a fresh sandboxed run, then exit without returning to the worker's loop."""
     code = 1
@@ -205,6 +219,7 @@ def _child(request: dict[str, Any], out: int) -> None:
         # the runner dies with its parent: here that is this worker, which dies with doit
         os.environ[runner.PARENT_ENV] = str(os.getppid())
         sys.dont_write_bytecode = True
+        _reseed()
         sys.path[0] = request["cwd"]  # as `python -m` run there would have it
         sys.argv = ["-m", *request["argv"]]
         code = runner.main(list(request["argv"]))
@@ -220,6 +235,18 @@ def _child(request: dict[str, Any], out: int) -> None:
             sys.stderr.flush()
         finally:
             os._exit(code)
+
+
+def _warm_coverage() -> None:
+    """Start and stop a Coverage once: its lazy imports and path lookups are then done for every child."""
+    try:
+        import coverage
+
+        cov = coverage.Coverage(data_file=None, config_file=False)
+        cov.start()
+        cov.stop()
+    except Exception:  # noqa: BLE001 - a child measures coverage as before, only slower
+        pass
 
 
 def serve(fd: int) -> None:
@@ -238,7 +265,9 @@ def serve(fd: int) -> None:
             importlib.import_module(f"_pytest.{plugin}")
         except ImportError:
             continue
+    _warm_coverage()
     import tasks.sandbox.runner  # noqa: F401 - the child's code, compiled once
+    import tasks.tools.pytestrewrite  # noqa: F401
 
     sock.send(json.dumps({"ready": True}).encode())
     while True:

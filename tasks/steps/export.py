@@ -11,7 +11,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import re
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +22,7 @@ from typing import Any
 from tasks.core import atomic, layout, output
 from tasks.core.errors import SourceError, join
 from tasks.core.places import Place, shown
+from tasks.sandbox import warm
 from tasks.steps.regions import is_marker_line, solution_regions
 from tasks.steps.sources import (
     Cell,
@@ -158,11 +161,36 @@ def _line_map(rendered: str, nb_data: dict[str, Any], cells: list[Cell]) -> list
     return pairs
 
 
-@functools.lru_cache(maxsize=8)
-def provided_imports(requires: tuple[str, ...]) -> tuple[frozenset[str], dict[str, list[str]]]:
-    """Import names the requirements provide (installed ones by their metadata), and who provides what."""
+def installed_providers(root: str) -> dict[str, list[str]]:
+    """importlib.metadata.packages_distributions(), kept under build/ while no folder on sys.path changes.
+
+    Reading every installed distribution's metadata costs ~0.1 s per export run; installing or
+    removing a package adds or removes its .dist-info folder, which changes its folder's mtime.
+    """
     import importlib.metadata
 
+    stamps = []
+    for entry in sys.path:
+        try:
+            stamps.append([entry, os.stat(entry or ".").st_mtime_ns])
+        except OSError:
+            continue
+    key = hashlib.sha256(json.dumps(stamps).encode()).hexdigest()
+    kept = layout.at(root, layout.PROVIDERS)
+    try:
+        data = json.loads(kept.read_text(encoding="utf-8"))
+        if data["key"] == key and isinstance(data["providers"], dict):
+            return {str(k): [str(d) for d in v] for k, v in data["providers"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    providers = {mod: list(dists) for mod, dists in importlib.metadata.packages_distributions().items()}
+    atomic.write_text(kept, json.dumps({"key": key, "providers": providers}))
+    return providers
+
+
+@functools.lru_cache(maxsize=8)
+def provided_imports(requires: tuple[str, ...], root: str) -> tuple[frozenset[str], dict[str, list[str]]]:
+    """Import names the requirements provide (installed ones by their metadata), and who provides what."""
     from packaging.requirements import InvalidRequirement, Requirement
     from packaging.utils import canonicalize_name
 
@@ -172,7 +200,7 @@ def provided_imports(requires: tuple[str, ...]) -> tuple[frozenset[str], dict[st
             declared.add(canonicalize_name(Requirement(req).name))
         except InvalidRequirement:
             declared.add(canonicalize_name(req.split(";")[0].strip()))
-    providers = {mod: list(dists) for mod, dists in importlib.metadata.packages_distributions().items()}
+    providers = installed_providers(root)
     allowed = {d.replace("-", "_") for d in declared}
     allowed |= {mod for mod, dists in providers.items() if any(canonicalize_name(d) in declared for d in dists)}
     return frozenset(allowed), providers
@@ -228,7 +256,7 @@ def validate(job: ExportJob, text: str) -> tuple[dict[str, Any], list[Cell]]:
         problems += check_provided(Path(job.root), job.name, rel, job.target, cells, job.package, imports,
                                    job.depends, job.dependants, job.sources)
     if job.requires is not None:
-        allowed, providers = provided_imports(job.requires)
+        allowed, providers = provided_imports(job.requires, job.root)
         problems += check_requirements(external_imports(cells, rel, job.package), rel, job.name, set(allowed), providers)
     message = join(problems)
     try:
@@ -291,6 +319,8 @@ def _save_aside(job: ExportJob) -> Path:
 def export(job: ExportJob) -> dict[str, Any]:
     """Validate and export one module; returns what doit records about it."""
     root = Path(job.root)
+    # checks and tests usually follow an export: the warm worker's imports (~0.4 s) overlap this one
+    warm.prestart()
     # read once: what is validated is exactly what is exported
     text = decode((root / job.source).read_bytes(), job.source)
     nb_data, cells = validate(job, text)
@@ -311,10 +341,6 @@ def export(job: ExportJob) -> dict[str, Any]:
                    "output": job.output.relative_to(root).as_posix(), "target": job.target}
         atomic.write_bytes(job.record, json.dumps(pending, indent=1).encode())
     wrote = atomic.write_if_changed(job.output, data)
-    if wrote:  # new bytes: checks and tests follow; the warm worker's imports overlap the rest of this run
-        from tasks.sandbox import warm
-
-        warm.prestart()
     st = job.output.stat()
     record = {"sha256": _digest(data), "stat": [st.st_size, st.st_mtime_ns], "source": job.source, "lines": lines,
               "output": job.output.relative_to(root).as_posix(), "target": job.target}

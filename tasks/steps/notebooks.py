@@ -31,6 +31,7 @@ from typing import Any
 
 from tasks.core import atomic, layout, output
 from tasks.core.errors import SourceError
+from tasks.sandbox import warm
 from tasks.steps.sources import decode
 
 # what the paired notebook's metadata says: the pair, and no notebook or cell metadata in the
@@ -212,6 +213,8 @@ def sync(job: NotebookJob) -> dict[str, Any]:
     if job.source.endswith(".ipynb"):
         return {"sync": "the source is a notebook"}
     ensure_ignored(job)
+    # an edit: export, checks and tests follow; the warm worker's imports overlap this run's from here on
+    warm.prestart()
     s_bytes = source.read_bytes()
     s_text = decode(s_bytes, job.source)
     if not notebook.exists():

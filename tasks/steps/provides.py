@@ -10,10 +10,15 @@ both places, instead of as an ImportError in a dependant's tests.
 from __future__ import annotations
 
 import ast
+import dataclasses
+import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tasks.core import atomic, layout
+from tasks.core.codeversion import code_version
 from tasks.core.errors import Problem
 from tasks.core.places import Place
 from tasks.core.text import closest
@@ -136,28 +141,46 @@ def check_provided(root: Path, name: str, path: str, target: str, cells: list[Ce
         dep_path = sources.get(dep)
         if dep_path is None or not any(imp.module == dep_target for imp in imports):
             continue
-        dep_cells = _cells(root, dep_path)
-        if dep_cells is not None:
-            problems += missing(name, path, imports, dep, dep_target, provided(dep_cells, dep_path))
+        dep_summary = summary(root, dep_path, package)
+        if dep_summary is not None:
+            problems += missing(name, path, imports, dep, dep_target, dep_summary[1])
     mine: Provided | None = None
     for other, other_path in dependants.items():
-        try:
-            text = (root / other_path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            continue  # reported at the dependant's own export
-        if target not in text:
-            continue  # cheap: most dependants of a root module do not name every module
-        other_cells = _cells(root, other_path)
-        if other_cells is None:
+        other_summary = summary(root, other_path, package, mentions=target)
+        if other_summary is None:
             continue
-        _, other_imports = check_code(other_cells, other_path, package)
         mine = mine or provided(cells, path)
-        problems += missing(other, other_path, other_imports, name, target, mine, at_provider=True)
+        problems += missing(other, other_path, other_summary[0], name, target, mine, at_provider=True)
     return problems
 
 
-def _cells(root: Path, rel: str) -> list[Cell] | None:
+def summary(root: Path, rel: str, package: str, mentions: str = "") -> tuple[list[Import], Provided] | None:
+    """Another source's package imports and provided names; None when it cannot be read, or does not name `mentions`.
+
+    Kept in a record keyed by the source's bytes (and this code's version): reading a source
+    through jupytext costs ~20 ms, and a middle module has a dozen dependants that rarely change.
+    """
     try:
-        return scan(decode((root / rel).read_bytes(), rel), rel)
+        data = (root / rel).read_bytes()
+    except OSError:
+        return None  # reported at the other module's own export
+    if mentions and mentions.encode() not in data:
+        return None  # cheap: most dependants of a root module do not name every module
+    key = hashlib.sha256(b"\0".join([data, package.encode(), code_version(__name__).encode()])).hexdigest()
+    record = layout.at(root, layout.provides_record(rel))
+    try:
+        kept = json.loads(record.read_text(encoding="utf-8"))
+        if kept["key"] == key:
+            return ([Import(**{**i, "names": tuple(i["names"])}) for i in kept["imports"]], Provided(**kept["provided"]))
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        pass  # absent or of another shape: parsed again below
+    try:
+        cells = scan(decode(data, rel), rel)
     except Exception:  # noqa: BLE001 - the other module's own export reports its problems
         return None
+    imports = check_code(cells, rel, package)[1]
+    names = provided(cells, rel)
+    # every field of both records, whatever they hold (the key changes with this code's version)
+    atomic.write_text(record, json.dumps({"key": key, "imports": [dataclasses.asdict(i) for i in imports],
+                                          "provided": dataclasses.asdict(names)}))
+    return imports, names

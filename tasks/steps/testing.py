@@ -186,6 +186,8 @@ def run_tests(job: TestJob) -> dict[str, Any]:
     stack.parent.mkdir(parents=True, exist_ok=True)
     stack.unlink(missing_ok=True)
     args += ["--stack", str(stack), "--stack-after", f"{dump_after(job.timeout):g}"]
+    # an unchanged test file is not parsed and rewritten again (tasks.tools.pytestrewrite)
+    args += ["--rewrites", str(layout.at(root, layout.PYTEST_REWRITES))]
     # a file that fails to collect fails alone: the other files' tests still run and are reported
     args += ["--", *job.files, "-q", "-p", "no:cacheprovider", "--continue-on-collection-errors", "--no-header", "-o", "console_output_style=classic"]
     # third-party pytest plugins (hypothesis, benchmark...) cost ~0.5 s of start-up per run

@@ -199,8 +199,11 @@ class Watcher:
     def run(self) -> int:
         import watchfiles
 
+        from tasks.tools.doitcmd import remember_plugins
+
         self.say(f"watch: warming up (nbdev, jupytext) in {self.root}")
         warm()
+        remember_plugins()
         self.cycle(set(), time.time())
         try:
             while True:

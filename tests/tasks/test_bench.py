@@ -110,6 +110,33 @@ def test_editloop_table_puts_before_and_after_side_by_side() -> None:
     assert any(line.startswith("  wall - one timeout") and line.endswith("25.00 s          4.00 s") for line in text)
 
 
+def test_editloop_splits_the_own_verdict_into_the_modules_tasks() -> None:
+    from bench import editloop
+
+    editloop.STARTED.clear()
+    editloop.STARTED.update({"notebooks:tensor": 0.2, "notebooks:layers": 0.3, "export:layers": 0.5,
+                             "check:layers": 0.7, "test:layers": 0.75})
+    assert editloop.phases(1.15) == {"start-up: task list, up-to-date checks": 0.3, "notebooks:layers": 0.2,
+                                     "export:layers": 0.2, "check:layers": 0.05, "test:layers": 0.4}
+    assert editloop.phases(None) == {"start-up: task list, up-to-date checks": 0.3, "notebooks:layers": 0.2,
+                                     "export:layers": 0.2, "check:layers": 0.05}
+
+
+def test_editloop_table_shows_skipped_scenarios_as_dashes() -> None:
+    from bench.editloop import table
+
+    result = {"label": "after",
+              "edit": {"doit_serial": [5.0], "one_pytest": [4.0], "doit_n2": [], "tasks": [37], "expected_tasks": 37,
+                       "test_files": 22, "verdict": [1.2], "worker_rss_max": None,
+                       "phases": {"test:layers": [0.4]}},
+              "fix": {"wall": [], "downstream": [], "first": []}, "loop": {"wall": [], "timeout": 10.0,
+                                                                          "timeouts_hit": []}}
+    text = table([result], 1).splitlines()
+    assert f"{'  test:layers':<58}{'0.40 s':>16}" in text
+    assert f"{'layers edit: doit -n 2':<58}{'-':>16}" in text
+    assert f"{'  wall - one timeout (target <= 10 s)':<58}{'-':>16}" in text
+
+
 def test_a_notebook_source_is_edited_as_a_notebook(tmp_path: Path) -> None:
     """Issue 14: bench appends a cell to an .ipynb, never percent text that corrupts it."""
     import json as _json

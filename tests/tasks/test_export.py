@@ -126,3 +126,40 @@ def test_read_notebook_gives_stable_cell_ids(course: Course) -> None:
     second = read_notebook(course.path(OPS))
     assert [c["id"] for c in first["cells"]] == [c["id"] for c in second["cells"]]
     assert [c["cell_type"] for c in first["cells"]] == ["markdown", "code", "code", "code"]
+
+
+def test_an_export_starts_the_warm_worker_for_the_checks_that_follow(course: Course) -> None:
+    from tasks.sandbox import warm
+
+    if not warm.enabled():
+        pytest.skip("no fork here: the plain spawn is used")
+    if warm._worker is not None:  # one started by an earlier test of this process
+        warm._worker.stop()
+        warm._worker = None
+    export(job(course))
+    assert warm.worker_pid() is not None
+
+
+def test_installed_providers_are_read_again_when_a_folder_on_sys_path_changes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.metadata
+    import sys
+
+    from tasks.steps.export import installed_providers
+
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.setattr(sys, "path", [str(site)])
+    calls: list[int] = []
+
+    def read() -> dict[str, list[str]]:
+        calls.append(1)
+        return {"numpy": ["numpy"]}
+
+    monkeypatch.setattr(importlib.metadata, "packages_distributions", read)
+    assert installed_providers(str(tmp_path)) == {"numpy": ["numpy"]}
+    assert installed_providers(str(tmp_path)) == {"numpy": ["numpy"]}
+    assert len(calls) == 1
+    (site / "newdist-1.0.dist-info").mkdir()  # what an install does
+    installed_providers(str(tmp_path))
+    assert len(calls) == 2

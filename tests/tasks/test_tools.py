@@ -14,10 +14,11 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from tasks.tools import doitcmd, doitdb, griffe, nbdev, percent
+from tasks.tools import doitcmd, doitdb, griffe, nbdev, percent, pytestrewrite
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -30,7 +31,7 @@ def _version(dist: str) -> Version:
 
 def test_installed_tools_are_in_the_checked_ranges() -> None:
     for dist, module in (("doit", doitdb), ("doit", doitcmd), ("nbdev", nbdev), ("griffe", griffe),
-                         ("jupytext", percent)):
+                         ("jupytext", percent), ("pytest", pytestrewrite)):
         assert _version(dist) in SpecifierSet(module.CHECKED), f"{dist} {_version(dist)} outside {module.CHECKED}"
 
 
@@ -130,3 +131,58 @@ def test_griffe_snapshot_round_trip_finds_a_removed_name(tmp_path: Path) -> None
     new = griffe.load("pkg", tmp_path / "lib")
     kinds = sorted(b.kind.value for b in griffe.breaking(old, new))
     assert kinds == ["Parameter default was changed", "Public object was removed"]
+
+
+def test_pytest_still_has_what_the_rewrite_cache_uses() -> None:
+    from _pytest.assertion import rewrite
+
+    assert [name for name in pytestrewrite.NEEDED if not hasattr(rewrite, name)] == []
+
+
+REWRITE_RUN = textwrap.dedent("""
+    import sys
+    sys.dont_write_bytecode = True
+    sys.path.insert(0, {repo!r})
+    from tasks.tools.pytestrewrite import keep_rewrites
+    import pytest
+    keep_rewrites({cache!r})
+    raise SystemExit(pytest.main(["-q", "-p", "no:cacheprovider", {test!r}]))
+""")
+
+
+def test_rewritten_test_files_are_kept_by_content_and_never_stale(tmp_path: Path) -> None:
+    from tasks.core.codeversion import HERE
+
+    test, cache = tmp_path / "test_x.py", tmp_path / "cache"
+    script = tmp_path / "run.py"
+    script.write_text(REWRITE_RUN.format(repo=str(HERE.parent), cache=str(cache), test=str(test)))
+
+    def run() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True,
+                              env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}, check=False)
+
+    test.write_text("def test_one():\n    assert 1 == 1\n")
+    assert run().returncode == 0
+    kept = list(cache.rglob("test_x.*.pyc"))
+    assert len(kept) == 1 and not (tmp_path / "__pycache__").exists()
+    stat = test.stat()
+    test.write_text("def test_one():\n    assert 1 == 2\n")  # same size, same mtime: only the content differs
+    os.utime(test, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    failed = run()
+    assert failed.returncode == 1 and "assert 1 == 2" in failed.stdout, failed.stdout
+
+
+def test_remembered_plugins_are_the_entry_points_doit_would_find(monkeypatch: pytest.MonkeyPatch) -> None:
+    from importlib.metadata import entry_points
+
+    from doit import plugin
+
+    monkeypatch.setattr(plugin, "entry_points_impl", plugin.entry_points_impl)  # restored after the test
+    before = {category: sorted(plugin.PluginDict()._from_entry_points(category)) for category in ("COMMAND", "REPORTER")}
+    doitcmd.remember_plugins()
+    lookup = plugin.entry_points_impl()
+    assert lookup(group="doit.COMMAND") == tuple(entry_points(group="doit.COMMAND"))
+    assert lookup(group="doit.COMMAND") is lookup(group="doit.COMMAND")  # looked up once
+    assert {c: sorted(plugin.PluginDict()._from_entry_points(c)) for c in ("COMMAND", "REPORTER")} == before
+    scripts = lookup(group="console_scripts")  # a group with entries in any venv (doit's own script)
+    assert "doit" in {e.name for e in scripts} and scripts == tuple(entry_points(group="console_scripts"))

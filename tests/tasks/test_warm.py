@@ -103,3 +103,18 @@ def test_runs_from_several_threads_at_once_all_complete(repo: Path) -> None:
     with ThreadPoolExecutor(3) as pool:
         outcomes = list(pool.map(lambda _: run_child(repo, IMPORT, 30), range(3)))
     assert [o.result and o.result["status"] for o in outcomes] == ["ok", "ok", "ok"]  # one forked, the others spawned
+
+
+@needs_fork
+def test_numpy_is_preloaded_but_its_global_generator_is_seeded_afresh_in_each_child(repo: Path) -> None:
+    draws = repo / "draws.out"
+    module(repo, "import sys\n"
+                 "assert 'numpy.random' in sys.modules and 'numpy.testing' in sys.modules, 'not warm'\n"
+                 "import numpy\n"
+                 f"open({str(draws)!r}, 'a').write(repr(numpy.random.random()) + '\\n')\n")
+    for _ in range(2):
+        outcome = run_child(repo, IMPORT, 30)
+        assert outcome.result is not None and outcome.result["status"] == "ok", outcome
+    assert warm.mode() == "fork"
+    first, second = draws.read_text().split()
+    assert first != second, "two children drew the same numbers: the generator came from the worker"

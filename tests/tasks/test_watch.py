@@ -124,6 +124,41 @@ def test_our_own_sync_writes_do_not_start_another_run(built: Course) -> None:
         assert live.finish(timeout=60) == 0
 
 
+def warm_workers_of(pid: int) -> list[int]:
+    """The warm workers (tasks.sandbox.warm) that process `pid` started."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            args = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"tasks.sandbox.warm" in args:
+            found.append(int(entry))
+    return found
+
+
+def test_the_watch_keeps_one_warm_worker_across_saves(built: Course) -> None:
+    live = Live(built, "watch")
+    try:
+        next_line(live, "status: ", 0)
+        workers = []
+        for old, new in (("return Value(2 * v.x)", "return Value(v.x * 2)"), ("return Value(v.x * 2)", "return Value(2 * v.x)")):
+            n = len(live.out)
+            save(built, LEAF, old, new)
+            i, verdict = next_line(live, "verdict leaf: ", n)
+            assert verdict.startswith("verdict leaf: ok"), verdict
+            next_line(live, "status: ", i)
+            workers.append(warm_workers_of(live.pid))
+        assert len(workers[0]) == 1 and workers[1] == workers[0], workers
+    finally:
+        live.proc.send_signal(signal.SIGINT)
+        assert live.finish(timeout=60) == 0
+    assert warm_workers_of(live.pid) == []
+
+
 def test_what_is_watched(tmp_path: Path) -> None:
     w = Watched(files={tmp_path / "m/a.py"}, test_dirs={tmp_path / "tests/unit"}, owner={tmp_path / "m/a.py": "a"})
     assert w.wants(tmp_path / "m/a.py") and w.wants(tmp_path / "tests/unit/test_new.py")
