@@ -7,6 +7,7 @@ with source lines, coverage of the module's exported file) for the reports.
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,9 @@ from tasks.sandbox.spawn import run_child
 from tasks.steps.checks import blame, dump_after, foreign, map_frames, read_stack, record_sources
 from tasks.steps.export import source_at, source_line
 from tasks.steps.regions import STUB_SAYS, unwritten
+
+# set by the grader for the build it runs in a submission's scratch tree: the code under test is not trusted
+UNTRUSTED_ENV = "COURSE_UNTRUSTED"
 
 Kind = Literal["test", "integration", "system", "smoke"]
 
@@ -186,8 +190,10 @@ def run_tests(job: TestJob) -> dict[str, Any]:
     stack.parent.mkdir(parents=True, exist_ok=True)
     stack.unlink(missing_ok=True)
     args += ["--stack", str(stack), "--stack-after", f"{dump_after(job.timeout):g}"]
-    # an unchanged test file is not parsed and rewritten again (tasks.tools.pytestrewrite)
-    args += ["--rewrites", str(layout.at(root, layout.PYTEST_REWRITES))]
+    # an unchanged test file is not parsed and rewritten again (tasks.tools.pytestrewrite); not when the
+    # code under test is untrusted (grading): a child could plant a rewritten test of another module
+    if not os.environ.get(UNTRUSTED_ENV):
+        args += ["--rewrites", str(layout.at(root, layout.PYTEST_REWRITES))]
     # a file that fails to collect fails alone: the other files' tests still run and are reported
     args += ["--", *job.files, "-q", "-p", "no:cacheprovider", "--continue-on-collection-errors", "--no-header", "-o", "console_output_style=classic"]
     # third-party pytest plugins (hypothesis, benchmark...) cost ~0.5 s of start-up per run

@@ -86,3 +86,35 @@ def test_a_submission_that_forges_another_modules_result_is_flagged_by_the_grade
     rows = {r["item"]: r for r in csv.DictReader(io.StringIO(course.read("build/grades/grades.csv")))}
     assert rows["ops"]["status"] == "tampered", rows  # was: "failing", the forgery unnoticed
     assert "build/results/test/ops.json" in rows["ops"]["reason"], rows["ops"]["reason"]
+
+
+
+# a student's leaf that fails, once its tests import it, unless the grader's build keeps no rewritten tests
+PROBE_REWRITES = '''
+# %%
+#| export
+import os as _os
+import pathlib as _p
+
+if _os.environ.get("COURSE_UNTRUSTED") != "1" or _p.Path("build/state/pytest-rewrites").exists():
+    raise RuntimeError("this build keeps rewritten tests where untrusted code can write")
+'''
+
+
+def test_untrusted_code_gets_no_kept_test_rewrites_to_plant_a_passing_test_in(tmp_path: Path) -> None:
+    # a child that can write build/state/pytest-rewrites can leave another module's test file rewritten to
+    # pass (pytest checks only the source's hash), so the build the grader runs keeps none
+    course = make_course(tmp_path)
+    assert course.cli(env={"COURSE_UNTRUSTED": "1"}).returncode == 0
+    assert not course.path("build/state/pytest-rewrites").exists()
+    shutil.rmtree(course.path("build"))
+    assert course.cli().returncode == 0
+    assert course.path("build/state/pytest-rewrites").exists()  # a trusted build keeps them
+    sub = tmp_path / "submissions" / "pat"
+    shutil.copytree(course.root / "modules", sub / "modules")
+    leaf = sub / "modules/04_leaf/leaf.py"
+    leaf.write_text(leaf.read_text() + PROBE_REWRITES)
+    graded = course.cli("grade", "--submissions", str(tmp_path / "submissions"), timeout=600)
+    assert graded.returncode == 0, graded.stdout + graded.stderr
+    rows = {r["item"]: r for r in csv.DictReader(io.StringIO(course.read("build/grades/grades.csv")))}
+    assert rows["leaf"]["status"] == "done", rows["leaf"]
