@@ -54,17 +54,7 @@ def _failed(exc: BuildError) -> Any:
 def call(target: str, *args: Any) -> Any:
     """Import `target` ('module:function') and call it; a BuildError becomes a doit failure
     that shows just its message, a full disk stops the run with one message."""
-    module, function = _split(target)
-    fn = getattr(importlib.import_module(module), function)
-    try:
-        return fn(*args)
-    except BuildError as exc:
-        return _failed(exc)
-    except Exception as exc:
-        stopped = _full(exc)
-        if stopped is None:
-            raise  # doit shows it as the task's error, with its traceback
-        return stopped
+    return call_options(target, *args)
 
 
 def action(target: str, *args: Any) -> Action:
