@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
 
             shutil.rmtree(course / "build" / "grades", ignore_errors=True)
             with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                              dashboard_address=None) as cluster:  # type: ignore[no-untyped-call]
+                              dashboard_address=":0") as cluster:  # type: ignore[no-untyped-call]
                 seconds, summary = grade(course, subs, args.timeout, cluster.scheduler_address)
                 rows.append((f"LocalCluster {workers} worker{'s' if workers > 1 else ''}", seconds, args.count))
         book = json.loads((course / "build/grades/grades.json").read_text(encoding="utf-8"))

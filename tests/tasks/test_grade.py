@@ -462,7 +462,7 @@ def test_grading_on_a_dask_local_cluster_gives_the_same_rows(tmp_path: Path) -> 
     k = Class(tmp_path)
     k.student("alice")
     k.student("bob", (OPS, MUL, "return Value(a.x + b.x)"))
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                                   scheduler_port=0) as cluster:
         run = k.grade("--scheduler", cluster.scheduler_address)
     assert f"grading on {cluster.scheduler_address}" in run.err
