@@ -13,7 +13,7 @@ The first notebook sync or export of a run calls `prestart()`, so that the worke
 worker across saves (it is this module's global, and the watch is one process).
 
 `start()` returns a Popen-like handle, or None where fork is unavailable (not POSIX),
-when `TINYTORCH_WARM=0`, or when the worker could not start; the caller then spawns
+when `COURSE_WARM=0` (or its old name `TINYTORCH_WARM=0`), or when the worker could not start; the caller then spawns
 a plain interpreter. `mode()` says which one ran, for the result files.
 
 Protocol (a private AF_UNIX datagram socketpair): the parent sends a JSON request and
@@ -47,9 +47,12 @@ _busy = threading.Lock()  # one run at a time per worker; a second thread's run 
 _used = "spawn"  # how the last sandboxed run was started
 
 
+WARM_ENVS = ("COURSE_WARM", "TINYTORCH_WARM")  # the first set wins; the second is its old name, kept as an alias
+
+
 def enabled() -> bool:
-    return os.name == "posix" and hasattr(os, "fork") and hasattr(socket, "send_fds") \
-        and os.environ.get("TINYTORCH_WARM", "1") != "0"
+    setting = next((os.environ[name] for name in WARM_ENVS if name in os.environ), "1")
+    return os.name == "posix" and hasattr(os, "fork") and hasattr(socket, "send_fds") and setting != "0"
 
 
 def mode() -> str:

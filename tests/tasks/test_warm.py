@@ -77,8 +77,9 @@ def test_on_timeout_the_forked_childs_group_is_killed(repo: Path) -> None:
     assert run_child(repo, IMPORT, 30).result == {"status": "ok", "seconds": pytest.approx(0, abs=5)}
 
 
-def test_without_fork_the_run_is_spawned(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TINYTORCH_WARM", "0")
+@pytest.mark.parametrize("setting", ["COURSE_WARM", "TINYTORCH_WARM"])
+def test_without_fork_the_run_is_spawned(repo: Path, monkeypatch: pytest.MonkeyPatch, setting: str) -> None:
+    monkeypatch.setenv(setting, "0")
     module(repo, "import sys\nassert 'pytest' not in sys.modules\n")
     outcome = run_child(repo, IMPORT, 30)
     assert outcome.result is not None and outcome.result["status"] == "ok", outcome
