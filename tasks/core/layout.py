@@ -23,6 +23,8 @@ STACKS = f"{STATE}/stacks"  # where a run that hangs was, dumped just before it 
 PROVIDES = f"{STATE}/provides"  # per source: its package imports and the names it provides, keyed by content
 PROVIDERS = f"{PROVIDES}/installed.json"  # which installed distribution provides which import name
 PYTEST_REWRITES = f"{STATE}/pytest-rewrites"  # test files with their asserts rewritten, keyed by content
+CODE_IMPORTS = f"{STATE}/code-imports.marshal"  # the build system's modules' imports (tasks.core.codeversion)
+PYCACHE = f"{STATE}/pycache"  # the generated package's bytecode, hash-checked (tasks.sandbox.bytecode)
 PASSED = f"{STATE}/passed"  # the content of each check/test/suite task's inputs at its last success
 SYNC_RECORDS = f"{STATE}/notebooks"  # each source/paired-notebook pair's digests at its last sync
 

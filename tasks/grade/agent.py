@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tasks.steps.testing import UNTRUSTED_ENV
+from tasks.sandbox.bytecode import UNTRUSTED_ENV
 
 GOALS = ("validate", "init", "integration", "system")
 LOG_TAIL = 20_000

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from tasks.core import codeversion, layout
 from tasks.plan.grade import Grade
 from tasks.plan.pipeline import Pipeline
 from tasks.plan.release import Release
@@ -25,5 +26,6 @@ class Plan:
 
     @classmethod
     def load(cls, root: Path) -> Plan:
+        codeversion.keep_in(layout.at(root, layout.CODE_IMPORTS))
         pipeline = Pipeline.load(root)
         return cls(pipeline, Release(pipeline), Reports(pipeline), Student(pipeline), Grade(pipeline))

@@ -338,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stack-after", type=float, help="seconds after which the stack is dumped")
     parser.add_argument("--watch")  # JSON: course file -> stamp, to name the test that changed one
     parser.add_argument("--rewrites", help="folder that keeps test files with their asserts rewritten")
+    parser.add_argument("--pycache", help="folder of the package's bytecode, compiled by the parent")
     for name in ("memory", "processes", "file-size", "cpu"):
         parser.add_argument(f"--limit-{name}", type=int, default=0)
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -355,6 +356,10 @@ def main(argv: list[str] | None = None) -> int:
         # the parent kills a run that hangs; the stack, dumped just before, says where it loops
         _KEPT.append(open(ns.stack, "w"))  # noqa: SIM115 - open until the process ends (faulthandler writes it)
         faulthandler.dump_traceback_later(ns.stack_after, file=_KEPT[-1])
+    if ns.pycache:
+        from tasks.sandbox import bytecode
+
+        bytecode.install(lib, Path(ns.pycache))
     sys.path.insert(0, str(lib))
     if ns.stub:
         install_stubs(lib, ns.stub)

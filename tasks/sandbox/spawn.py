@@ -30,7 +30,7 @@ from typing import IO, Any
 
 from tasks.core import layout
 from tasks.model.fields import Limits
-from tasks.sandbox import proc, runner, warm  # runner: the child side; its module name is what the child runs
+from tasks.sandbox import bytecode, proc, runner, warm  # runner: the child side; its module name is what the child runs
 from tasks.sandbox.keep import Keeper, Records
 
 OUTPUT_CAP = 8 << 20  # bytes of a child's output kept on disk
@@ -137,6 +137,9 @@ def run_child(root: Path, args: list[str], timeout: float, env: dict[str, str] |
     watch.write_text(json.dumps(stamps), encoding="utf-8")
     split = args.index("--") if "--" in args else len(args)
     extra = ["--watch", str(watch)] if args and args[0] == "pytest" else []
+    pycache = bytecode.prepare(root, args[args.index("--lib") + 1]) if "--lib" in args[:split] else None
+    if pycache is not None:
+        extra += ["--pycache", str(pycache)]
     cmd = [sys.executable, "-m", runner.__name__, *args[:split], "--result", result_path,
            *limit_args(limits or Limits(), timeout), *extra, *args[split:]]
     spill = layout.at(root, layout.OUTPUT_SPILL) / f"{Path(result_path).stem}.out"

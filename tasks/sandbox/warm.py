@@ -25,6 +25,7 @@ parent: PR_SET_PDEATHSIG on Linux, and everywhere when the socket closes.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import select
@@ -37,9 +38,10 @@ from pathlib import Path
 from typing import Any
 
 # what a unit-test child of the real course imports from outside the course (numpy's lazy submodules,
-# pdb for pytest's debugging plugin); never the course package
+# pdb for pytest's debugging plugin, what pytest and the runner import lazily); never the course package
 PRELOAD = ("numpy", "numpy.random", "numpy.ma", "numpy.testing", "pytest", "pdb", "faulthandler", "coverage",
-           "coverage.control", "coverage.collector")
+           "coverage.control", "coverage.collector", "_pytest._argcomplete", "tracemalloc", "readline", "resource",
+           "statistics", "encodings.unicode_escape")
 READY_TIMEOUT = 30.0  # seconds to wait for the worker's imports
 
 _worker: _Worker | None = None
@@ -260,7 +262,10 @@ def serve(fd: int) -> None:
     import importlib
 
     for name in PRELOAD:
-        importlib.import_module(name)
+        try:
+            importlib.import_module(name)
+        except ImportError:  # e.g. an interpreter built without readline: the child imports what it needs
+            continue
     from _pytest.config import default_plugins
 
     for plugin in default_plugins:  # what pytest.main imports on every run
@@ -269,8 +274,14 @@ def serve(fd: int) -> None:
         except ImportError:
             continue
     _warm_coverage()
-    import tasks.sandbox.runner  # noqa: F401 - the child's code, compiled once
+    import tasks.sandbox.bytecode  # noqa: F401 - the child's code, compiled once
+    import tasks.sandbox.runner  # noqa: F401
     import tasks.tools.pytestrewrite  # noqa: F401
+
+    # what was imported stays out of every collection of the children (pytest collects at the end of each run,
+    # and a full collection would walk numpy's and pytest's objects each time); also fewer pages copied on write
+    gc.collect()
+    gc.freeze()
 
     sock.send(json.dumps({"ready": True}).encode())
     while True:

@@ -7,7 +7,6 @@ with source lines, coverage of the module's exported file) for the reports.
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,14 +15,11 @@ from typing import Any, Literal
 from tasks.core import atomic, layout, output
 from tasks.core.errors import CheckError
 from tasks.model.fields import Limits
-from tasks.sandbox import warm
+from tasks.sandbox import bytecode, warm
 from tasks.sandbox.spawn import run_child
 from tasks.steps.checks import blame, dump_after, foreign, map_frames, read_stack, record_sources
 from tasks.steps.export import source_at, source_line
 from tasks.steps.regions import STUB_SAYS, unwritten
-
-# set by the grader for the build it runs in a submission's scratch tree: the code under test is not trusted
-UNTRUSTED_ENV = "COURSE_UNTRUSTED"
 
 Kind = Literal["test", "integration", "system", "smoke"]
 
@@ -192,7 +188,7 @@ def run_tests(job: TestJob) -> dict[str, Any]:
     args += ["--stack", str(stack), "--stack-after", f"{dump_after(job.timeout):g}"]
     # an unchanged test file is not parsed and rewritten again (tasks.tools.pytestrewrite); not when the
     # code under test is untrusted (grading): a child could plant a rewritten test of another module
-    if not os.environ.get(UNTRUSTED_ENV):
+    if not bytecode.untrusted():
         args += ["--rewrites", str(layout.at(root, layout.PYTEST_REWRITES))]
     # a file that fails to collect fails alone: the other files' tests still run and are reported
     args += ["--", *job.files, "-q", "-p", "no:cacheprovider", "--continue-on-collection-errors", "--no-header", "-o", "console_output_style=classic"]

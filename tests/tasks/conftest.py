@@ -167,6 +167,15 @@ def module(repo: Path, text: str) -> None:
     (repo / "build/lib/pkg/m.py").write_text(text)
 
 
+def leftovers(repo: Path) -> list[str]:
+    """What sandboxed runs left in build/ beyond the package and its bytecode (tasks.sandbox.bytecode)."""
+    build = repo / "build"
+    left = [p.name for p in build.iterdir() if p.name not in ("lib", "state")]
+    if (build / "state").exists():
+        left += [f"state/{p.name}" for p in (build / "state").iterdir() if p.name != "pycache"]
+    return sorted(left)
+
+
 def make_course(tmp_path: Path, name: str = "course", own_tasks: bool = False) -> Course:
     root = tmp_path / name
     shutil.copytree(FIXTURES / name, root)

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, Course, module
+from conftest import REPO, Course, leftovers, module
 from conftest import SANDBOX_IMPORT as IMPORT
 
 from tasks.model.fields import Limits
@@ -58,7 +58,7 @@ def test_item2_a_setsid_daemon_cannot_stall_the_timeout(repo: Path, tail: str) -
     assert elapsed < 3 + 5, elapsed  # was: until the daemon ended (47 s on a 10 s timeout, or forever)
     assert outcome.timed_out == bool(tail)
     assert wait_dead([int(pids.read_text())]) == []  # the daemon escaped the group, not the tree
-    assert sorted(p.name for p in (repo / "build").iterdir()) == ["lib"]
+    assert leftovers(repo) == []
 
 
 PARENT = ("import sys\nfrom pathlib import Path\nfrom tasks.sandbox.spawn import run_child\n"
@@ -126,7 +126,7 @@ def test_item12_limits_private_home_and_tmpdir(repo: Path) -> None:
     assert outcome.result is not None and outcome.result["status"] == "ok", outcome
     after = (home / ".bashrc").read_bytes() if (home / ".bashrc").exists() else None
     assert after == before  # the student's ~ is private (and removed afterwards)
-    assert sorted(p.name for p in (repo / "build").iterdir()) == ["lib"]
+    assert leftovers(repo) == []
 
 
 # -- item 5: every file that decides a test's outcome is a dependency --------------------------

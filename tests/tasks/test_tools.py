@@ -186,3 +186,38 @@ def test_remembered_plugins_are_the_entry_points_doit_would_find(monkeypatch: py
     assert {c: sorted(plugin.PluginDict()._from_entry_points(c)) for c in ("COMMAND", "REPORTER")} == before
     scripts = lookup(group="console_scripts")  # a group with entries in any venv (doit's own script)
     assert "doit" in {e.name for e in scripts} and scripts == tuple(entry_points(group="console_scripts"))
+
+
+def test_code_versions_keep_the_parsed_imports_by_content(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A doit start reads each build-system module's imports from build/state, parsing only what changed."""
+    import ast
+
+    from tasks.core import codeversion as cv
+
+    def fresh_process() -> None:
+        for memo in (cv.imports_of, cv.reach, cv.code_version):
+            memo.cache_clear()
+        monkeypatch.setattr(cv, "_kept", {})
+        monkeypatch.setattr(cv, "_store", [])
+        monkeypatch.setattr(cv, "_new", [])
+        cv.keep_in(store)
+
+    store = tmp_path / "code-imports.marshal"
+    try:
+        fresh_process()
+        first = cv.code_version("tasks.steps.testing")
+        assert store.exists()
+        fresh_process()
+
+        def no_parse(*_: object, **__: object) -> ast.Module:
+            raise AssertionError("parsed again")
+
+        monkeypatch.setattr(ast, "parse", no_parse)
+        assert cv.code_version("tasks.steps.testing") == first
+        monkeypatch.undo()
+        store.write_bytes(b"not marshal")  # a broken store is parsed around, not trusted
+        fresh_process()
+        assert cv.code_version("tasks.steps.testing") == first
+    finally:
+        for memo in (cv.imports_of, cv.reach, cv.code_version):
+            memo.cache_clear()
