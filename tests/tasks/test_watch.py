@@ -190,3 +190,19 @@ def test_doit_lists_the_watch_command(built: Course, args: list[str]) -> None:
     out = built.cli(*args)
     assert out.returncode == 0, out.stderr
     assert "rebuild and re-test on every save" in out.stdout
+
+
+def test_settle_takes_no_second_look_at_a_file_written_a_while_ago(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    path = tmp_path / "layers.py"
+    path.write_text("X = 1\n", encoding="utf-8")
+    old = time.time_ns() - 2 * 10**9
+    os.utime(path, ns=(old, old))
+
+    def no_sleep(_: float) -> None:
+        raise AssertionError("settle waited for a file nobody is writing")
+
+    monkeypatch.setattr(time, "sleep", no_sleep)
+    settle([path, tmp_path / "gone.py"])  # a deleted file is not being written either
