@@ -11,6 +11,7 @@ from tasks.plan.pipeline import Pipeline
 from tasks.plan.release import Release
 from tasks.plan.reports import Reports
 from tasks.plan.student import Student
+from tasks.sandbox import bytecode
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class Plan:
 
     @classmethod
     def load(cls, root: Path) -> Plan:
-        codeversion.keep_in(layout.at(root, layout.CODE_IMPORTS))
+        if not bytecode.untrusted():  # in a submission's scratch tree, student code could rewrite the store
+            codeversion.keep_in(layout.at(root, layout.CODE_IMPORTS))
         pipeline = Pipeline.load(root)
         return cls(pipeline, Release(pipeline), Reports(pipeline), Student(pipeline), Grade(pipeline))

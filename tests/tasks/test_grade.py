@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 from conftest import Course, make_course
 
+from tasks.core import layout
 from tasks.grade.isolate import probe
 
 OPS = "modules/02_ops/ops.py"
@@ -403,8 +404,9 @@ def test_the_grader_writes_only_under_build_grades(tmp_path: Path) -> None:
     k.student("bob", (OPS, MUL, "return Value(a.x + b.x)"))
     assert k.course.cli("validate").returncode == 0  # the instructor's own build exists beside the gradebook
     grades = k.course.path("build/grades")
-    # doit's own record of the grade tasks and the one-run-at-a-time lock are what any doit run writes
-    db = (*k.course.root.glob("build/.doit.db*"), k.course.path("build/.lock"))
+    # doit's own record of the grade tasks, the one-run-at-a-time lock and the build system's parsed imports
+    # (tasks.core.codeversion) are what any doit run writes
+    db = (*k.course.root.glob("build/.doit.db*"), k.course.path("build/.lock"), k.course.path(layout.CODE_IMPORTS))
     before = _tree(k.course.root, k.subs, leave=(grades, *db))
     run = k.grade()
     after = _tree(k.course.root, k.subs, leave=(grades, *db))
