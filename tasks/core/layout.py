@@ -24,6 +24,7 @@ PROVIDES = f"{STATE}/provides"  # per source: its package imports and the names 
 PROVIDERS = f"{PROVIDES}/installed.json"  # which installed distribution provides which import name
 PYTEST_REWRITES = f"{STATE}/pytest-rewrites"  # test files with their asserts rewritten, keyed by content
 CODE_IMPORTS = f"{STATE}/code-imports.marshal"  # the build system's modules' imports (tasks.core.codeversion)
+COVERAGE_PARSED = f"{STATE}/coverage-parsed"  # coverage's parse of each covered source, keyed by content
 PYCACHE = f"{STATE}/pycache"  # the generated package's bytecode, hash-checked (tasks.sandbox.bytecode)
 PASSED = f"{STATE}/passed"  # the content of each check/test/suite task's inputs at its last success
 SYNC_RECORDS = f"{STATE}/notebooks"  # each source/paired-notebook pair's digests at its last sync

@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 from tasks.core import atomic, layout
@@ -26,31 +25,31 @@ SKIP = (layout.BUILD, "__pycache__", "node_modules", "venv")
 Stamp = tuple[int, int, int]  # size, mtime_ns, inode
 
 
-def course_files(root: Path) -> Iterator[Path]:
-    """The files student code must not change: outside build/ and hidden or virtualenv folders."""
-    stack = [root]
+def _scan(root: str) -> dict[str, Stamp]:
+    """Every course file, by its path relative to `root` ('/'-separated), with its stamp: one scandir per folder and
+    one stat per file, in plain strings (this runs around every child)."""
+    found: dict[str, Stamp] = {}
+    stack = [(root, "")]
     while stack:
-        here = stack.pop()
+        here, prefix = stack.pop()
         try:
             entries = list(os.scandir(here))
         except OSError:
             continue
         for entry in entries:
-            if entry.name.startswith(".") or entry.name in SKIP:
+            name = entry.name
+            if name.startswith(".") or name in SKIP:
                 continue
-            if entry.is_dir(follow_symlinks=False):
-                if not (Path(entry.path) / "pyvenv.cfg").exists():
-                    stack.append(Path(entry.path))
-            elif entry.is_file(follow_symlinks=False) and entry.name.endswith(SUFFIXES):
-                yield Path(entry.path)
-
-
-def _stamp(path: Path) -> Stamp | None:
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return st.st_size, st.st_mtime_ns, st.st_ino
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    if not os.path.exists(os.path.join(entry.path, "pyvenv.cfg")):
+                        stack.append((entry.path, f"{prefix}{name}/"))
+                elif name.endswith(SUFFIXES) and entry.is_file(follow_symlinks=False):
+                    st = entry.stat(follow_symlinks=False)
+                    found[prefix + name] = (st.st_size, st.st_mtime_ns, st.st_ino)
+            except OSError:
+                continue
+    return found
 
 
 def _digest(path: Path) -> str | None:
@@ -81,16 +80,13 @@ class Keeper:
         """Stamp every course file; copy the ones whose copy is missing or older."""
         index = self._index()
         changed = False
-        for path in course_files(self.root):
-            rel = path.relative_to(self.root).as_posix()
-            stamp = _stamp(path)
-            if stamp is None:
-                continue
+        for rel, stamp in _scan(str(self.root)).items():
             self.before[rel] = stamp
             known = index.get(rel)
             if isinstance(known, list) and len(known) == 2 and known[0] == list(stamp):
                 self.digests[rel] = str(known[1])
                 continue
+            path = self.root / rel
             digest = _digest(path)
             if digest is None:
                 continue
@@ -113,10 +109,14 @@ class Keeper:
         """Put back every course file the child changed or deleted: [(path, 'changed'|'deleted')]."""
         done: list[tuple[str, str]] = []
         for rel, stamp in sorted(self.before.items()):
-            path = self.root / rel
-            now = _stamp(path)
+            try:
+                st = os.stat(os.path.join(self.root, rel))
+                now: Stamp | None = (st.st_size, st.st_mtime_ns, st.st_ino)
+            except OSError:
+                now = None
             if now == stamp:
                 continue
+            path = self.root / rel
             if now is not None and _digest(path) == self.digests.get(rel):
                 continue  # touched, same bytes
             copy = self.store / "files" / rel

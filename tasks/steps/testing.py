@@ -190,6 +190,8 @@ def run_tests(job: TestJob) -> dict[str, Any]:
     # code under test is untrusted (grading): a child could plant a rewritten test of another module
     if not bytecode.untrusted():
         args += ["--rewrites", str(layout.at(root, layout.PYTEST_REWRITES))]
+        if job.cover:  # and coverage's parse of an unchanged source is not done again (nor trusted there)
+            args += ["--parsed", str(layout.at(root, layout.COVERAGE_PARSED))]
     # a file that fails to collect fails alone: the other files' tests still run and are reported
     args += ["--", *job.files, "-q", "-p", "no:cacheprovider", "--continue-on-collection-errors", "--no-header", "-o", "console_output_style=classic"]
     # third-party pytest plugins (hypothesis, benchmark...) cost ~0.5 s of start-up per run
