@@ -4,8 +4,8 @@ A child never writes bytecode (no `__pycache__` in the course tree or in the pac
 becomes the wheel), so without this each check and test child compiled every package module
 it imports from source: about 0.1 s for the real course's package, in each of the ~30
 children of an edit. The parent, which is trusted, compiles each file of the package into
-build/state/pycache/ (the layout of `sys.pycache_prefix`) whenever its content changed, and
-the child imports with that prefix.
+build/state/pycache/ (laid out as `sys.pycache_prefix` would lay it out) whenever its content
+changed, and the child's loader for the package reads them.
 
 Only hash-checked pycs are written: the import system compares the source's hash with the
 one in the pyc on every import, never its mtime, so an export that keeps a file's size within

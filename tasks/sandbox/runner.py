@@ -265,8 +265,8 @@ def run_pytest(args: list[str], cover: str | None, data_file: str | None,
 def _coverage(cov: Any, path: str, parsed: str | None = None) -> dict[str, Any]:
     """The coverage of `path`: percent, statements, missing and executed lines, as `cov.analysis2` gives them.
 
-    `parsed`: a folder that keeps what coverage's parser finds in a source (its statements, excluded
-    lines and multi-line statements), keyed by the source's bytes; parsing is most of the analysis
+    `parsed`: a folder that keeps what coverage's parser finds in a source (its statements and
+    multi-line statements), keyed by the source's bytes; parsing is most of the analysis
     (~30 ms for a course module), and a dependant's unit tests re-run with its own source unchanged.
     """
     import coverage
@@ -313,11 +313,11 @@ def _analysed(cov: Any, path: str, folder: Path) -> tuple[set[int], set[int]]:
             os.replace(tmp, kept)
         except OSError:
             pass  # a cache: the next run parses again
-    data_ = cov.get_data()
+    measurements = cov.get_data()
     lines: set[int] = set()
-    for measured in data_.measured_files():
+    for measured in measurements.measured_files():
         if os.path.exists(measured) and os.path.samefile(measured, path):
-            lines |= set(data_.lines(measured) or ())
+            lines |= set(measurements.lines(measured) or ())
     executed = {multiline.get(n, n) for n in lines} & statements
     return statements, statements - executed
 
