@@ -29,7 +29,9 @@ from doit.cmd_base import Command
 from tasks.core import layout
 
 SETTLE_POLL = 0.03  # s between two looks at a saved file's size and mtime
-POLL_MS = 1000  # with no event for this long, look at the files' stat anyway (an event missed at start-up)
+TICK_MS = 100  # the watcher wakes this often without an event
+POLL_TICKS = 10  # every this many ticks, and at a new watcher's first, look at the files anyway (an event missed:
+# a save made while the watcher was being set up, just after the status line, would otherwise wait a whole poll)
 SETTLE_MAX = 2.0  # s: a file still changing after this is read anyway (the sync refuses a broken notebook)
 
 
@@ -214,10 +216,15 @@ class Watcher:
         try:
             while True:
                 dirs = sorted(d for d in self.watched.dirs if d.is_dir())
+                ticks = 0
                 for batch in watchfiles.watch(*dirs, watch_filter=lambda _c, p: self.watched.wants(Path(p)),
                                               debounce=max(self.debounce_ms * 4, 400), step=self.debounce_ms,
                                               recursive=False, raise_interrupt=True,
-                                              rust_timeout=POLL_MS, yield_on_timeout=True):
+                                              rust_timeout=TICK_MS, yield_on_timeout=True):
+                    if not batch:
+                        ticks += 1
+                        if ticks % POLL_TICKS != 1:
+                            continue
                     changed = self.saves(batch or self.missed())
                     if not changed:
                         continue
