@@ -23,7 +23,6 @@ import importlib.machinery
 import importlib.util
 import marshal
 import os
-import py_compile
 import sys
 from pathlib import Path
 from typing import Any
@@ -70,6 +69,8 @@ def prepare(root: Path, lib: str) -> Path | None:
     """
     if untrusted() or sys.implementation.cache_tag is None:
         return None
+    import py_compile  # here, not at the top: the task list imports this module for `untrusted()`
+
     prefix = layout.at(root, layout.PYCACHE).resolve()
     top = (Path(root) / lib).resolve()  # as the child puts it on sys.path (it resolves --lib)
     for source in sorted(top.rglob("*.py")):

@@ -271,11 +271,14 @@ def _coverage(cov: Any, path: str, parsed: str | None = None) -> dict[str, Any]:
     """
     import coverage
 
-    try:
+    found = None
+    if parsed:
         try:
-            statements, missing = _analysed(cov, path, Path(parsed)) if parsed else cov.analysis2(path)[1:4:2]
-        except (ImportError, AttributeError, TypeError, ValueError):  # another coverage, a source it cannot parse
-            statements, missing = cov.analysis2(path)[1:4:2]
+            found = _analysed(cov, path, Path(parsed))
+        except (ImportError, AttributeError, TypeError, ValueError, OSError):  # another coverage; an unreadable source
+            found = None  # coverage's own analysis decides (and reports a missing source as no coverage)
+    try:
+        statements, missing = found or cov.analysis2(path)[1:4:2]
     except (coverage.CoverageException, OSError):
         return {"percent": 0.0, "statements": 0, "missing": []}
     statements, missing = set(statements), set(missing)

@@ -80,6 +80,4 @@ def test_a_module_that_does_not_compile_is_reported_by_the_child_at_its_line(rep
     _n(repo, "X = 1\nY = (\n")
     outcome = run_child(repo, IMPORT, 30)
     assert outcome.result is not None and outcome.result["status"] == "error", outcome
-    assert outcome.result["error"].startswith("SyntaxError: "), outcome.result
-    assert any(f[0].endswith("n.py") and f[1] == 2 for f in outcome.result["frames"]) or "line 2" in str(
-        outcome.result), outcome.result
+    assert outcome.result["error"] == "SyntaxError: '(' was never closed (n.py, line 2)", outcome.result
