@@ -26,6 +26,7 @@ PYTEST_REWRITES = f"{STATE}/pytest-rewrites"  # test files with their asserts re
 CODE_IMPORTS = f"{STATE}/code-imports.marshal"  # the build system's modules' imports (tasks.core.codeversion)
 COVERAGE_PARSED = f"{STATE}/coverage-parsed"  # coverage's parse of each covered source, keyed by content
 PYCACHE = f"{STATE}/pycache"  # the generated package's bytecode, hash-checked (tasks.sandbox.bytecode)
+NEXT_RUNS = f"{STATE}/next-runs.json"  # which test run followed which, to stand by for it (tasks.sandbox.standby)
 PASSED = f"{STATE}/passed"  # the content of each check/test/suite task's inputs at its last success
 SYNC_RECORDS = f"{STATE}/notebooks"  # each source/paired-notebook pair's digests at its last sync
 

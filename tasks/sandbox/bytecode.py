@@ -61,17 +61,24 @@ def _current(head: bytes, data: bytes) -> bool:
             and head[8:16] == importlib.util.source_hash(data))
 
 
+def folder(root: Path) -> Path | None:
+    """Where the children's pycs are, or None when there are none (untrusted code, or no cache tag)."""
+    if untrusted() or sys.implementation.cache_tag is None:
+        return None
+    return layout.at(root, layout.PYCACHE).resolve()
+
+
 def prepare(root: Path, lib: str) -> Path | None:
     """Compile what changed of the package under `lib` (relative to `root`); the prefix for the child, or None.
 
     None when this build's code is untrusted, or when there is no cache tag to name pycs by.
     A file that does not compile is left to the child, which reports it at its line.
     """
-    if untrusted() or sys.implementation.cache_tag is None:
+    prefix = folder(root)
+    if prefix is None:
         return None
     import py_compile  # here, not at the top: the task list imports this module for `untrusted()`
 
-    prefix = layout.at(root, layout.PYCACHE).resolve()
     top = (Path(root) / lib).resolve()  # as the child puts it on sys.path (it resolves --lib)
     for source in sorted(top.rglob("*.py")):
         if "__pycache__" in source.parts:

@@ -24,12 +24,16 @@ import threading
 import time
 import traceback
 import types
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from tasks.sandbox import proc
 
 PARENT_ENV = "TASKS_SANDBOX_PARENT"  # the pid of the doit process that started this child
+STANDBY_ENV = "TASKS_SANDBOX_STANDBY"  # a standby child's go pipe (tasks.sandbox.standby): wait on it to collect
+STALE = "stale"  # a standby's result when the course package was imported before its go: run it afresh
+USED = "used"  # a standby's result otherwise
 SHOWN = 2000  # characters of import-time output kept in the result
 
 
@@ -232,9 +236,46 @@ _SYNTAX = re.compile(r'^E +File "(?P<path>[^"]+)", line (?P<line>\d+)$', re.MULT
 _FRAME = re.compile(r"^(?P<path>[^\s:][^:]*\.py):(?P<line>\d+): in (?P<name>.+)$", re.MULTILINE)
 
 
-def run_pytest(args: list[str], cover: str | None, data_file: str | None,
-               watch: dict[str, list[int]] | None = None, parsed: str | None = None) -> dict[str, Any]:
-    """Run pytest in this process (optionally under coverage of one file)."""
+class _Standby:
+    """A pytest plugin for a standby child: configured, it waits for its go before it collects.
+
+    Everything up to here (pytest's configuration, plugins, conftest files, fixtures) is the same
+    for the run it stands by for; the tests and the package are only imported after the go. A
+    closed pipe instead of a go: the standby is not needed, and the child ends quietly.
+    """
+
+    def __init__(self, fd: int, lib: Path, result: str, *on_go: Callable[[], None]) -> None:
+        self.fd, self.lib, self.result = fd, lib, result
+        self.on_go = list(on_go)  # what a run does first: arm the stack dump, read the course files' stamps
+
+    def pytest_collection(self, session: Any) -> None:
+        if not os.read(self.fd, 1):
+            os._exit(0)
+        os.close(self.fd)
+        early = sorted(name for name, mod in list(sys.modules.items())
+                       if _under(getattr(mod, "__file__", None), self.lib))
+        if early:  # a conftest.py imported the package before the go: that code may be older than the export
+            with open(self.result, "w", encoding="utf-8") as f:
+                json.dump({"standby": STALE, "imported": early[:5]}, f)
+            os._exit(0)
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None and hasattr(reporter, "_session_start"):  # "passed in ..." counts from the go
+            from _pytest import timing
+
+            reporter._session_start = timing.Instant()
+        for then in self.on_go:
+            then()
+
+
+def _under(path: str | None, folder: Path) -> bool:
+    return bool(path) and str(path).startswith(f"{folder}{os.sep}")
+
+
+def run_pytest(args: list[str], cover: str | None, data_file: str | None, watch_file: str | None = None,
+               parsed: str | None = None, standby: _Standby | None = None) -> dict[str, Any]:
+    """Run pytest in this process (optionally under coverage of one file).
+
+    `standby`: wait for its go before collecting; what the run measures counts from the go."""
     import pytest
 
     cov = None
@@ -243,9 +284,19 @@ def run_pytest(args: list[str], cover: str | None, data_file: str | None,
 
         cov = coverage.Coverage(data_file=data_file, include=[cover], config_file=False)
         cov.start()
-    plugin = _Outcomes(watch)
+    plugin = _Outcomes()
     start = time.perf_counter()
-    code = int(pytest.main(args, plugins=[plugin]))
+
+    def begin() -> None:  # the course files' stamps are the parent's, taken just before it started (or let go)
+        nonlocal start
+        start = time.perf_counter()
+        plugin.watch = json.loads(Path(watch_file).read_text(encoding="utf-8")) if watch_file else {}
+
+    if standby is None:
+        begin()
+    else:
+        standby.on_go.append(begin)
+    code = int(pytest.main(args, plugins=[plugin] if standby is None else [standby, plugin]))
     if code == 0 and plugin.failed:
         code = 1  # a test that returned a value
     seconds = time.perf_counter() - start
@@ -255,6 +306,8 @@ def run_pytest(args: list[str], cover: str | None, data_file: str | None,
         "durations": {k: round(v, 4) for k, v in plugin.durations.items()},
         "touched": plugin.touched,
     }
+    if standby is not None:
+        result["standby"] = USED  # set up before the go (tasks.sandbox.standby)
     if cov is not None:
         cov.stop()
         cov.save()
@@ -401,12 +454,18 @@ def main(argv: list[str] | None = None) -> int:
     set_limits(ns.limit_memory, ns.limit_processes, ns.limit_file_size, ns.limit_cpu)
     lib = Path(ns.lib).resolve()
     _drop_root()
-    if ns.stack and ns.stack_after:
-        import faulthandler
+    def arm() -> None:
+        if ns.stack and ns.stack_after:
+            import faulthandler
 
-        # the parent kills a run that hangs; the stack, dumped just before, says where it loops
-        _KEPT.append(open(ns.stack, "w"))  # noqa: SIM115 - open until the process ends (faulthandler writes it)
-        faulthandler.dump_traceback_later(ns.stack_after, file=_KEPT[-1])
+            # the parent kills a run that hangs; the stack, dumped just before, says where it loops
+            _KEPT.append(open(ns.stack, "w"))  # noqa: SIM115 - open until the process ends (faulthandler writes it)
+            faulthandler.dump_traceback_later(ns.stack_after, file=_KEPT[-1])
+
+    go = os.environ.pop(STANDBY_ENV, "")
+    standby = _Standby(int(go), lib, ns.result, arm) if go.isdigit() and ns.mode == "pytest" else None
+    if standby is None:
+        arm()  # a standby's timeout counts from its go
     if ns.pycache:
         from tasks.sandbox import bytecode
 
@@ -417,12 +476,11 @@ def main(argv: list[str] | None = None) -> int:
     if ns.mode == "import":
         result = run_import(ns.target, lib)
     else:
-        watch = json.loads(Path(ns.watch).read_text(encoding="utf-8")) if ns.watch else None
         if ns.rewrites:
             from tasks.tools.pytestrewrite import keep_rewrites
 
             keep_rewrites(ns.rewrites)
-        result = run_pytest(rest, ns.cover, ns.data_file, watch, ns.parsed)
+        result = run_pytest(rest, ns.cover, ns.data_file, ns.watch, ns.parsed, standby)
     proc.kill_tree(os.getpid(), include_self=False)  # what student code left running, daemons included
     tmp = f"{ns.result}.{os.getpid()}.tmp"
     try:

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 import math
 import multiprocessing
@@ -30,7 +31,7 @@ from typing import IO, Any
 
 from tasks.core import layout
 from tasks.model.fields import Limits
-from tasks.sandbox import bytecode, proc, runner, warm  # runner: the child side; its module name is what the child runs
+from tasks.sandbox import bytecode, proc, runner, standby, warm  # runner: the child side; its module name is what the child runs
 from tasks.sandbox.keep import Keeper, Records
 
 OUTPUT_CAP = 8 << 20  # bytes of a child's output kept on disk
@@ -110,73 +111,157 @@ class _Drain(threading.Thread):
         return head + trim(text)
 
 
+@dataclass
+class _Own:
+    """A child's own files and command: its result file, private HOME and TMPDIR, stamps file, output spill."""
+
+    result_path: str
+    private: Path
+    watch: Path
+    spill: Path
+    cmd: list[str]
+    env: dict[str, str]
+
+    @classmethod
+    def make(cls, root: Path, planned: standby.Planned) -> _Own:
+        args, env, limits = list(planned.args), dict(planned.env), Limits(**dict(planned.limits))
+        build = layout.at(root, layout.BUILD)
+        fd, result_path = tempfile.mkstemp(prefix=layout.RUNNER_PREFIX, suffix=".json", dir=build)
+        os.close(fd)
+        os.unlink(result_path)
+        private = Path(tempfile.mkdtemp(prefix=layout.SANDBOX_PREFIX, dir=build))
+        (private / "home").mkdir()
+        (private / "tmp").mkdir()
+        child_env = dict(os.environ)
+        # the child imports only the build system's runner from here; course code comes from --lib
+        child_env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+        child_env.update({"PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0", "HOME": str(private / "home"),
+                          "TMPDIR": str(private / "tmp"), "TMP": str(private / "tmp"), "TEMP": str(private / "tmp"),
+                          runner.PARENT_ENV: str(os.getpid())})
+        child_env.update(env)
+        watch = private / "watch.json"
+        split = args.index("--") if "--" in args else len(args)
+        extra = ["--watch", str(watch)] if args and args[0] == "pytest" else []
+        pycache = bytecode.folder(root) if "--lib" in args[:split] else None
+        if pycache is not None:
+            extra += ["--pycache", str(pycache)]
+        cmd = [sys.executable, "-m", runner.__name__, *args[:split], "--result", result_path,
+               *limit_args(limits, planned.timeout), *extra, *args[split:]]
+        spill = layout.at(root, layout.OUTPUT_SPILL) / f"{Path(result_path).stem}.out"
+        return cls(result_path, private, watch, spill, cmd, child_env)
+
+    def remove(self) -> None:
+        _discard(self.result_path)
+        shutil.rmtree(self.private, ignore_errors=True)
+
+
+def _stand_by(root: Path, planned: standby.Planned, key: str, stamps: tuple[Any, ...]) -> standby.Ready | None:
+    """Start the child of `planned` as a standby: set up, waiting for its go (`tasks.sandbox.standby`)."""
+    try:
+        own = _Own.make(root, planned)
+    except OSError:
+        return None
+    go_read, go_write = os.pipe()
+    try:
+        child = warm.start(own.cmd, root, own.env, go=go_read)
+    finally:
+        os.close(go_read)
+    if child is None:
+        os.close(go_write)
+        own.remove()
+        return None
+    assert child.stdout is not None
+    drain = _Drain(child.stdout, own.spill)
+    drain.start()
+    return standby.Ready(key, planned, stamps, child, go_write, (own, drain), _discard_standby)
+
+
+def _discard_standby(ready: standby.Ready) -> None:
+    own, drain = ready.held
+    proc.kill_tree(ready.child.pid)
+    drain.join(REAP)
+    ready.child.stdout.close()
+    own.remove()
+
+
 def run_child(root: Path, args: list[str], timeout: float, env: dict[str, str] | None = None,
               limits: Limits | None = None) -> Outcome:
     """Run `python -m tasks.sandbox.runner ARGS --result FILE` in `root`; wait at most `timeout` seconds."""
-    build = layout.at(root, layout.BUILD)
-    fd, result_path = tempfile.mkstemp(prefix=layout.RUNNER_PREFIX, suffix=".json", dir=build)
-    os.close(fd)
-    os.unlink(result_path)
-    private = Path(tempfile.mkdtemp(prefix=layout.SANDBOX_PREFIX, dir=build))
-    (private / "home").mkdir()
-    (private / "tmp").mkdir()
-    child_env = dict(os.environ)
-    # the child imports only the build system's runner from here; course code comes from --lib
-    child_env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
-    child_env.update({"PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0", "HOME": str(private / "home"),
-                      "TMPDIR": str(private / "tmp"), "TMP": str(private / "tmp"), "TEMP": str(private / "tmp"),
-                      runner.PARENT_ENV: str(os.getpid())})
-    child_env.update(env or {})
+    planned = standby.Planned(tuple(args), float(timeout), tuple(sorted((env or {}).items())),
+                              tuple(sorted(dataclasses.asdict(limits or Limits()).items())))
+    outcome, stale = _run(root, planned)
+    if stale:  # its standby imported the package before the go: done afresh, and not stood by for again
+        standby.stale(root, planned)
+        outcome, _ = _run(root, planned, fresh=True)
+    return outcome
+
+
+def _run(root: Path, planned: standby.Planned, fresh: bool = False) -> tuple[Outcome, bool]:
+    args = list(planned.args)
+    ready = standby.take(root, planned) if planned.tests and not fresh else None
     keeper = Keeper(root)
     keeper.snapshot()
     records = Records(root) if multiprocessing.parent_process() is None else None  # not under `doit -n`
     if records is not None:
         records.snapshot()
-    watch = private / "watch.json"
-    stamps = {**(records.stamps() if records else {}), **{rel: list(stamp) for rel, stamp in keeper.before.items()}}
-    watch.write_text(json.dumps(stamps), encoding="utf-8")
-    split = args.index("--") if "--" in args else len(args)
-    extra = ["--watch", str(watch)] if args and args[0] == "pytest" else []
-    pycache = bytecode.prepare(root, args[args.index("--lib") + 1]) if "--lib" in args[:split] else None
-    if pycache is not None:
-        extra += ["--pycache", str(pycache)]
-    cmd = [sys.executable, "-m", runner.__name__, *args[:split], "--result", result_path,
-           *limit_args(limits or Limits(), timeout), *extra, *args[split:]]
-    spill = layout.at(root, layout.OUTPUT_SPILL) / f"{Path(result_path).stem}.out"
     try:
-        # a fork of the warm worker (tasks.sandbox.warm) where it can run, else a fresh interpreter
-        child: Any = warm.start(cmd, root, child_env) or subprocess.Popen(
-            cmd, cwd=root, env=child_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            start_new_session=True)
+        own = ready.held[0] if ready is not None else _Own.make(root, planned)
     except BaseException:
-        shutil.rmtree(private, ignore_errors=True)
+        if ready is not None:
+            ready.drop()
         raise
-    assert child.stdout is not None
-    drain = _Drain(child.stdout, spill)
+    stamps = {**(records.stamps() if records else {}), **{rel: list(stamp) for rel, stamp in keeper.before.items()}}
+    child: Any = None
+    try:
+        own.watch.write_text(json.dumps(stamps), encoding="utf-8")
+        split = args.index("--") if "--" in args else len(args)
+        if "--lib" in args[:split]:
+            bytecode.prepare(root, args[args.index("--lib") + 1])
+        if ready is not None:
+            child, drain = ready.child, ready.held[1]
+            ready.go()
+        else:
+            # a fork of the warm worker (tasks.sandbox.warm) where it can run, else a fresh interpreter
+            child = warm.start(own.cmd, root, own.env) or subprocess.Popen(
+                own.cmd, cwd=root, env=own.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, start_new_session=True)
+            assert child.stdout is not None
+            drain = _Drain(child.stdout, own.spill)
+            drain.start()
+    except BaseException:
+        if ready is not None:
+            ready.drop()
+        elif child is not None:
+            stop(child)
+        own.remove()
+        raise
+    if not fresh:
+        standby.follow(root, planned, _stand_by)  # the next test run's child sets up while this one runs
     timed_out = False
     try:
-        drain.start()
         try:
-            child.wait(timeout=timeout)
+            child.wait(timeout=planned.timeout)
         except subprocess.TimeoutExpired:
             timed_out = True
         stop(child)  # anything the child left running, in its group or below it
         drain.join(REAP)  # the pipe closes when the last writer is dead; never wait longer than that
-        result = _read(result_path)
+        result = _read(own.result_path)
         restored = keeper.restore()
         forged = records.check() if records is not None else []
     except BaseException:  # Ctrl-C, SIGTERM (tasks.safety.interrupts): stop the child, leave nothing behind
         stop(child)
+        standby.drop()
         raise
     finally:
         child.stdout.close()
-        _discard(result_path)
-        shutil.rmtree(private, ignore_errors=True)
+        own.remove()
+    if ready is not None and (result or {}).get("standby") == runner.STALE:
+        return Outcome(None, child.returncode, drain.text(), False), True
     raw = (result or {}).get("touched")
     touched: dict[str, Any] = raw if isinstance(raw, dict) else {}
     tampered = (*(_tampered(rel, what, touched, args) for rel, what in restored),
                 *(_forged(rel, what, touched, args) for rel, what in forged))
-    return Outcome(result, None if timed_out else child.returncode, drain.text(), timed_out, tampered)
+    return Outcome(result, None if timed_out else child.returncode, drain.text(), timed_out, tampered), False
 
 
 def _who(rel: str, touched: dict[str, Any], args: list[str]) -> str:

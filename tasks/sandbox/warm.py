@@ -16,11 +16,14 @@ worker across saves (it is this module's global, and the watch is one process).
 when `COURSE_WARM=0` (or its old name `TINYTORCH_WARM=0`), or when the worker could not start; the caller then spawns
 a plain interpreter. `mode()` says which one ran, for the result files.
 
-Protocol (a private AF_UNIX datagram socketpair): the parent sends a JSON request and
-the write end of the output pipe (SCM_RIGHTS); the worker forks, replies {"pid"}, waits
-for the child and replies {"status"}. One run at a time per worker (doit runs one action
-at a time per process; `doit -n N` workers each get their own). The worker dies with its
-parent: PR_SET_PDEATHSIG on Linux, and everywhere when the socket closes.
+Protocol (a private AF_UNIX datagram socketpair): the parent sends a JSON request with an
+id and the write end of the output pipe (SCM_RIGHTS), and for a standby child
+(`tasks.sandbox.standby`) the read end of its go pipe too; the worker forks, replies
+{"id", "pid"}, and replies {"id", "status"} when that child ends. Several children may be
+alive at once (a run, and the standby for the next one); one thread at a time runs through
+the worker (doit runs one action at a time per process; `doit -n N` workers each get their
+own). The worker dies with its parent: PR_SET_PDEATHSIG on Linux, and everywhere when the
+socket closes.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -79,21 +83,34 @@ class _Worker:
                                      stdout=subprocess.DEVNULL)
         theirs.close()
         self.ready = False
+        self.runs = 0  # ids of requests
+        self.kept: list[dict[str, Any]] = []  # replies read while waiting for another run's
+        self.dropped: set[int] = set()  # runs whose replies nobody will read (dropped standbys)
 
     def wait_ready(self) -> bool:
         if not self.ready:
             self.ready = self.receive(READY_TIMEOUT).get("ready") is True
         return self.ready
 
-    def receive(self, timeout: float | None) -> dict[str, Any]:
-        ready, _, _ = select.select([self.sock], [], [], timeout)
-        if not ready:
-            raise TimeoutError
-        data = self.sock.recv(65536)
-        if not data:
-            raise ConnectionError("the warm worker closed its socket")
-        reply: dict[str, Any] = json.loads(data)
-        return reply
+    def receive(self, timeout: float | None, run: int | None = None, key: str = "") -> dict[str, Any]:
+        """The next reply (of run `run` that has `key`, when given; others are kept for their readers)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            for i, kept in enumerate(self.kept):
+                if run is not None and kept.get("id") == run and key in kept:
+                    return self.kept.pop(i)
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ready, _, _ = select.select([self.sock], [], [], left)
+            if not ready:
+                raise TimeoutError
+            data = self.sock.recv(65536)
+            if not data:
+                raise ConnectionError("the warm worker closed its socket")
+            reply: dict[str, Any] = json.loads(data)
+            if run is None or (reply.get("id") == run and key in reply):
+                return reply
+            if reply.get("id") not in self.dropped:
+                self.kept = [*self.kept[-63:], reply]  # bounded: an interrupted run's status is never read
 
     def stop(self) -> None:
         self.sock.close()
@@ -132,58 +149,84 @@ def _ready_worker() -> _Worker | None:
 class WarmChild:
     """A forked child of the worker, with the parts of `subprocess.Popen` that `tasks.sandbox.spawn` uses."""
 
-    def __init__(self, worker: _Worker, args: list[str], pid: int, out: int) -> None:
-        self.worker, self.args, self.pid = worker, args, pid
+    def __init__(self, worker: _Worker, args: list[str], run: int, pid: int, out: int, owns: bool) -> None:
+        self.worker, self.args, self.run, self.pid = worker, args, run, pid
         self.stdout = os.fdopen(out, "rb")  # the child's stdout and stderr; EOF once it and its group are gone
         self.returncode: int | None = None
+        self.owns = owns  # this child's run holds the worker (`_busy`) until it is waited for
+
+    def claim(self) -> bool:
+        """Make a standby child this thread's run: False when another thread's run holds the worker."""
+        if not self.owns and _busy.acquire(blocking=False):
+            self.owns = True
+        return self.owns
+
+    def drop(self) -> None:
+        """Nobody will wait for this child (a standby that is not used): its status reply is discarded."""
+        self.worker.dropped.add(self.run)
+        self.worker.kept = [r for r in self.worker.kept if r.get("id") != self.run]
+        if self.owns:
+            _busy.release()
+            self.owns = False
 
     def wait(self, timeout: float | None = None) -> int:
         if self.returncode is None:
             try:
-                reply = self.worker.receive(timeout)
+                reply = self.worker.receive(timeout, self.run, "status")
             except TimeoutError:
                 raise subprocess.TimeoutExpired(self.args, timeout or 0) from None
             self.returncode = int(reply["status"])
-            _busy.release()
+            if self.owns:
+                _busy.release()
+                self.owns = False
         return self.returncode
 
     def poll(self) -> int | None:
         return self.returncode
 
 
-def start(cmd: list[str], cwd: Path | str, env: dict[str, str]) -> WarmChild | None:
-    """Run `cmd` (`python -m tasks.sandbox.runner ...`) as a fork of the warm worker; None: spawn it instead."""
+def start(cmd: list[str], cwd: Path | str, env: dict[str, str], go: int | None = None) -> WarmChild | None:
+    """Run `cmd` (`python -m tasks.sandbox.runner ...`) as a fork of the warm worker; None: spawn it instead.
+
+    `go`: the read end of a standby child's go pipe (`tasks.sandbox.standby`); such a child does
+    not hold the worker for this thread until it is claimed, and nothing is spawned instead of it.
+    """
     global _used
     from tasks.sandbox import runner
 
     if cmd[1:3] != ["-m", runner.__name__] or not enabled():
         _used = "spawn"
         return None
-    if not _busy.acquire(blocking=False):  # another thread's run holds the worker (thread pools)
+    owns = go is None
+    if owns and not _busy.acquire(blocking=False):  # another thread's run holds the worker (thread pools)
         _used = "spawn"
         return None
-    worker = _ready_worker()
+    worker = _ready_worker() if owns else _worker if _worker is not None and _worker.ready else None
     if worker is None:
-        _busy.release()
-        _used = "spawn"
+        if owns:
+            _busy.release()
+            _used = "spawn"
         return None
     read_end, write_end = os.pipe()
+    worker.runs += 1
+    run = worker.runs
     try:
-        while select.select([worker.sock], [], [], 0)[0]:  # a reply an interrupted run never read
-            worker.sock.recv(65536)
-        request = json.dumps({"argv": cmd[3:], "cwd": str(cwd), "env": env}).encode()
+        request = json.dumps({"id": run, "argv": cmd[3:], "cwd": str(cwd), "env": env}).encode()
         try:
-            socket.send_fds(worker.sock, [request], [write_end])
+            socket.send_fds(worker.sock, [request], [write_end] if go is None else [write_end, go])
         finally:
             os.close(write_end)
-        pid = int(worker.receive(READY_TIMEOUT)["pid"])
+        pid = int(worker.receive(READY_TIMEOUT, run, "pid")["pid"])
     except (OSError, ValueError, KeyError, TimeoutError, ConnectionError):
         os.close(read_end)
-        _busy.release()
-        _used = "spawn"
+        worker.dropped.add(run)
+        if owns:
+            _busy.release()
+            _used = "spawn"
         return None
-    _used = "fork"
-    return WarmChild(worker, cmd, pid, read_end)
+    if owns:
+        _used = "fork"
+    return WarmChild(worker, cmd, run, pid, read_end, owns)
 
 
 # -- the worker's side -------------------------------------------------------------------------------
@@ -204,8 +247,10 @@ def _reseed() -> None:
         numpy_random.seed()
 
 
-def _child(request: dict[str, Any], out: int) -> None:
-    """In the forked child: become a fresh sandboxed run, then exit without returning to the worker's loop."""
+def _child(request: dict[str, Any], out: int, go: int | None = None) -> None:
+    """In the forked child: become a fresh sandboxed run, then exit without returning to the worker's loop.
+
+    `go`: a standby child's go pipe; the runner waits on it before it collects the tests."""
     code = 1
     try:
         os.setsid()
@@ -223,6 +268,8 @@ def _child(request: dict[str, Any], out: int) -> None:
 
         # the runner dies with its parent: here that is this worker, which dies with doit
         os.environ[runner.PARENT_ENV] = str(os.getppid())
+        if go is not None:
+            os.environ[runner.STANDBY_ENV] = str(go)
         sys.dont_write_bytecode = True
         _reseed()
         sys.path[0] = request["cwd"]  # as `python -m` run there would have it
@@ -284,9 +331,35 @@ def serve(fd: int) -> None:
     gc.freeze()
 
     sock.send(json.dumps({"ready": True}).encode())
+    # a child's end wakes the loop (SIGCHLD through the wakeup pipe), so that its status goes out at once
+    wake_r, wake_w = os.pipe()
+    for fd in (wake_r, wake_w):
+        os.set_blocking(fd, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    runs: dict[int, Any] = {}  # pid -> the request's id
     while True:
         try:
-            data, fds, _, _ = socket.recv_fds(sock, 1 << 20, 1)
+            ready, _, _ = select.select([sock.fileno(), wake_r], [], [])
+        except OSError:
+            return
+        if wake_r in ready:
+            while True:
+                try:
+                    if not os.read(wake_r, 512):
+                        break
+                except BlockingIOError:
+                    break
+        while runs:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+            if pid == 0:
+                break
+            if pid in runs:
+                sock.send(json.dumps({"id": runs.pop(pid), "status": os.waitstatus_to_exitcode(status)}).encode())
+        if sock.fileno() not in ready:
+            continue
+        try:
+            data, fds, _, _ = socket.recv_fds(sock, 1 << 20, 2)
         except OSError:
             return
         if not data:
@@ -295,12 +368,15 @@ def serve(fd: int) -> None:
         pid = os.fork()
         if pid == 0:
             sock.close()
-            _child(request, fds[0])
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            os.close(wake_r)
+            os.close(wake_w)
+            _child(request, fds[0], fds[1] if len(fds) > 1 else None)
         for extra in fds:
             os.close(extra)
-        sock.send(json.dumps({"pid": pid}).encode())
-        _, status = os.waitpid(pid, 0)
-        sock.send(json.dumps({"status": os.waitstatus_to_exitcode(status)}).encode())
+        runs[pid] = request.get("id")
+        sock.send(json.dumps({"id": request.get("id"), "pid": pid}).encode())
 
 
 if __name__ == "__main__":

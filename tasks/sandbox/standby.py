@@ -1,0 +1,229 @@
+"""Standby children: the next test run's child, set up on the spare core while the current run goes on.
+
+About half of a test child's time on the real course is pytest setting itself up before it
+collects anything: its configuration, plugins, conftest files and fixtures (~0.1 s), the same
+for every run of the same test files. So while a test run goes on, the parent starts the child
+of the test run that followed this one last time, as a fork of the warm worker
+(`tasks.sandbox.warm`), with its own files, and that child stops just before collecting, on a
+pipe (`runner._Standby`). When the parent's next test run is that one, it takes the standby: it
+takes the course files' stamps, compiles the package's bytecode, then lets it go, and from the
+go on it is the run it would have been: the package and the test files are imported only
+then, and its timeout counts from then.
+
+Which run follows which is learned: `build/state/next-runs.json` keeps, per run, the run that
+came next in the last build (and `doit watch`, one process, learns that the edited module's
+tests follow the last run of the previous save). The order of a build's runs is not quite the
+same every time (doit keeps file_dep in sets), so up to WAITING standbys wait at once, each
+until its run comes (the oldest is dropped for a new one) or the process ends. A standby is
+used only if nothing it read before its go has changed since it started: the pytest
+configuration files at the root and the conftest.py files on the way to the test files (else
+it is dropped: killed, its files removed). A conftest.py that imports the package itself makes
+its standby stale (that code may be older than the export): the run is then done afresh, and
+that run is not stood by for again.
+
+Off where it cannot pay or cannot be trusted: without the warm worker, on a single core (the
+standby would take the current run's CPU), under `doit -n` (the cores are busy; and each
+process sees only part of the order), outside the main thread (a thread pool's runs have no order),
+when the code under test is untrusted (`doit grade`:
+a conftest would run before the tamper check's snapshot), and with COURSE_STANDBY=0.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import json
+import multiprocessing
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tasks.core import atomic, layout
+from tasks.sandbox import bytecode, warm
+
+STANDBY_ENV = "COURSE_STANDBY"  # "0": never stand by
+START = "start"  # the key of "no test run yet in this process": its next run is the first one
+WAITING = 2  # standbys at most at once: doit's order of a build's runs varies a little (its sets of file_dep)
+INI_FILES = ("pyproject.toml", "pytest.ini", "tox.ini", "setup.cfg", "conftest.py")  # read before collection
+
+
+def enabled() -> bool:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return (os.environ.get(STANDBY_ENV, "1") != "0" and warm.enabled() and not bytecode.untrusted()
+            and cores > 1 and multiprocessing.parent_process() is None
+            and threading.current_thread() is threading.main_thread())  # doit's serial runs; not thread pools
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A sandboxed run as `spawn.run_child` is asked for it: what a standby is made from and matched by."""
+
+    args: tuple[str, ...]
+    timeout: float
+    env: tuple[tuple[str, str], ...] = ()
+    limits: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def tests(self) -> bool:
+        return bool(self.args) and self.args[0] == "pytest"
+
+    def key(self, root: Path) -> str:
+        environ = sorted(os.environ.items())  # PYTEST_ADDOPTS and the like decide the run too
+        blob = json.dumps([str(Path(root).resolve()), self.args, self.timeout, self.env, self.limits, environ])
+        return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"args": list(self.args), "timeout": self.timeout, "env": dict(self.env), "limits": dict(self.limits)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Planned:
+        return cls(tuple(str(a) for a in data["args"]), float(data["timeout"]),
+                   tuple(sorted((str(k), str(v)) for k, v in dict(data["env"]).items())),
+                   tuple(sorted(dict(data["limits"]).items())))
+
+
+def stamps(root: Path, planned: Planned) -> tuple[Any, ...]:
+    """The stamps of what a pytest child reads before it collects: ini files, and conftest.py files."""
+    root = Path(root)
+    paths = {root / name for name in INI_FILES}
+    rest = planned.args[planned.args.index("--") + 1:] if "--" in planned.args else ()
+    for arg in rest:
+        if arg.startswith("-"):
+            continue
+        here = (root / arg).parent
+        while here != root and root in here.parents:
+            paths.add(here / "conftest.py")
+            here = here.parent
+    out: list[tuple[Any, ...]] = []
+    for path in sorted(paths):
+        try:
+            st = path.stat()
+            out.append((str(path), st.st_size, st.st_mtime_ns, st.st_ino))
+        except OSError:
+            out.append((str(path), None))
+    return tuple(out)
+
+
+@dataclass
+class Ready:
+    """A standby child: its run, its process (`warm.WarmChild`), the write end of its go pipe, and the
+    parent's side of it (`spawn`: its files and output reader)."""
+
+    key: str
+    planned: Planned
+    stamps: tuple[Any, ...]
+    child: Any
+    go_pipe: int
+    held: Any
+    discard: Callable[[Ready], None]  # kill it and remove its files (spawn's side)
+
+    def go(self) -> None:
+        os.write(self.go_pipe, b"g")
+        os.close(self.go_pipe)
+        self.go_pipe = -1
+
+    def drop(self) -> None:
+        if self.go_pipe >= 0:
+            os.close(self.go_pipe)  # the child reads the end of its pipe, and ends
+            self.go_pipe = -1
+        self.child.drop()
+        self.discard(self)
+
+
+@dataclass
+class _State:
+    root: Path | None = None
+    last: str = START  # the key of this process's last test run
+    next: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> the run that followed it
+    stale: set[str] = field(default_factory=set)  # runs whose conftest imports the package
+    waiting: list[Ready] = field(default_factory=list)  # oldest first, at most WAITING
+
+
+_state = _State()
+
+
+def _load(root: Path) -> None:
+    if _state.root == Path(root):
+        return
+    drop()
+    _state.root, _state.last, _state.next, _state.stale = Path(root), START, {}, set()
+    try:
+        data = json.loads(layout.at(root, layout.NEXT_RUNS).read_text(encoding="utf-8"))
+        _state.next = {str(k): dict(v) for k, v in dict(data["next"]).items()}
+        _state.stale = {str(k) for k in data["stale"]}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass  # a hint only: nothing is stood by for until it is learned again
+
+
+def _save(root: Path) -> None:
+    try:
+        atomic.write_text(layout.at(root, layout.NEXT_RUNS),
+                          json.dumps({"next": _state.next, "stale": sorted(_state.stale)}, indent=0))
+    except OSError:
+        pass  # a full disk: the hint is not kept
+
+
+def take(root: Path, planned: Planned) -> Ready | None:
+    """The standby for this run, if one waits for it and is still current (else it is dropped)."""
+    if not _state.waiting or not enabled():
+        return None
+    key = planned.key(root)
+    ready = next((r for r in _state.waiting if r.key == key), None)
+    if ready is None:
+        return None  # the others wait on: doit's order varies a little from build to build
+    _state.waiting.remove(ready)
+    if ready.stamps == stamps(root, planned) and ready.child.claim():
+        return ready
+    ready.drop()
+    return None
+
+
+def follow(root: Path, planned: Planned,
+           make: Callable[[Path, Planned, str, tuple[Any, ...]], Ready | None]) -> None:
+    """A run has just started: learn it as the next of the last test run, and stand by for what follows it."""
+    if not enabled():
+        return
+    _load(root)
+    key = planned.key(root)
+    if planned.tests:
+        if _state.next.get(_state.last) != planned.to_json():
+            _state.next[_state.last] = planned.to_json()
+            _save(root)
+        _state.last = key
+    elif _state.last != START or _state.waiting:
+        return  # a check: the first test run of this process is stood by for at the first check
+    following = _state.next.get(_state.last)
+    if following is None:
+        return
+    try:
+        upcoming = Planned.from_json(following)
+    except (KeyError, TypeError, ValueError):
+        return
+    upcoming_key = upcoming.key(root)
+    if upcoming_key in _state.stale or any(r.key == upcoming_key for r in _state.waiting):
+        return
+    ready = make(root, upcoming, upcoming_key, stamps(root, upcoming))
+    if ready is not None:
+        _state.waiting.append(ready)
+        while len(_state.waiting) > WAITING:
+            _state.waiting.pop(0).drop()
+
+
+def stale(root: Path, planned: Planned) -> None:
+    """This run's standby imported the package before its go: never stand by for it again."""
+    _load(root)
+    _state.stale.add(planned.key(root))
+    _save(root)
+
+
+def drop() -> None:
+    """Drop every waiting standby (at exit, on Ctrl-C, for another course root)."""
+    waiting, _state.waiting = _state.waiting, []
+    for ready in waiting:
+        ready.drop()
+
+
+atexit.register(drop)

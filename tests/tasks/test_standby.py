@@ -1,0 +1,162 @@
+"""tasks.sandbox.standby: the next test run's child is set up while the current one runs, and let go when its turn comes."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import leftovers, module
+
+from tasks.core import layout
+from tasks.sandbox import runner, standby, warm
+from tasks.sandbox.spawn import run_child
+
+pytestmark = pytest.mark.skipif(not standby.enabled(), reason="no standby here (no fork, or a single core)")
+
+
+def pytest_args(name: str) -> list[str]:
+    return ["pytest", "--lib", "build/lib", "--stub", "pkg", "--", f"tests/{name}", "-q", "-p", "no:cacheprovider"]
+
+
+@pytest.fixture
+def course(repo: Path) -> Iterator[Path]:
+    (repo / "tests").mkdir()
+    (repo / "tests/test_first.py").write_text("def test_first():\n    assert True\n")
+    (repo / "tests/test_second.py").write_text("from pkg.m import VALUE\n\n\ndef test_value():\n    assert VALUE == 1\n")
+    module(repo, "VALUE = 1\n")
+    yield repo
+    standby.drop()
+
+
+def learn(course: Path) -> None:
+    """Run first, then second: the build now knows that second follows first."""
+    for name in ("test_first.py", "test_second.py"):
+        outcome = run_child(course, pytest_args(name), 60)
+        assert outcome.result is not None and outcome.result["exit_code"] == 0, outcome
+
+
+def children_of_worker() -> list[int]:
+    pid = warm.worker_pid()
+    assert pid is not None
+    found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(p) for p in found if " Z " not in Path(f"/proc/{p}/stat").read_text()]
+
+
+def test_the_run_that_followed_last_time_is_set_up_in_advance_and_sees_the_code_as_it_is_at_its_go(course: Path) -> None:
+    learn(course)
+    first = run_child(course, pytest_args("test_first.py"), 60)
+    assert first.result is not None and "standby" not in first.result
+    assert len(children_of_worker()) == 1  # the standby for the second run, waiting for its go
+    module(course, "VALUE = 2\n")  # an export while it waited: it has not imported the package yet
+    time.sleep(1.5)
+    second = run_child(course, pytest_args("test_second.py"), 60)
+    assert second.result is not None and second.result["standby"] == runner.USED, second
+    assert (second.result["passed"], second.result["failed"]) == (0, 1)
+    assert "assert 2 == 1" in second.output
+    took = re.search(r"1 failed in ([0-9.]+)s", second.output)
+    assert took is not None and float(took[1]) < 1.5 and second.result["seconds"] < 1.5  # counted from the go
+
+
+def test_a_standby_waits_through_another_run_and_is_dropped_at_the_end_leaving_nothing(course: Path) -> None:
+    learn(course)
+    run_child(course, pytest_args("test_first.py"), 60)
+    (waiting,) = children_of_worker()
+    (course / "tests/test_third.py").write_text("def test_third():\n    assert True\n")
+    third = run_child(course, pytest_args("test_third.py"), 60)  # doit's order differs a little this time
+    assert third.result is not None and third.result["exit_code"] == 0 and "standby" not in third.result
+    assert waiting in children_of_worker()
+    second = run_child(course, pytest_args("test_second.py"), 60)
+    assert second.result is not None and second.result["standby"] == runner.USED
+    run_child(course, pytest_args("test_first.py"), 60)
+    assert len(standby._state.waiting) == 1  # second (learned again) waits: at exit, it is dropped
+    pid = standby._state.waiting[0].child.pid
+    standby.drop()
+    for _ in range(50):
+        if pid not in children_of_worker():
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("the dropped standby is still alive")
+    assert leftovers(course) == ["state/next-runs.json", "state/originals"]  # no private folder, no result file
+
+
+def test_a_conftest_changed_while_it_waited_means_a_fresh_child(course: Path) -> None:
+    learn(course)
+    run_child(course, pytest_args("test_first.py"), 60)
+    time.sleep(0.01)
+    (course / "tests/conftest.py").write_text("import pytest\n\n\n@pytest.fixture\ndef seven():\n    return 7\n")
+    (course / "tests/test_second.py").write_text("def test_value(seven):\n    assert seven == 7\n")
+    second = run_child(course, pytest_args("test_second.py"), 60)
+    assert second.result is not None and second.result["exit_code"] == 0, second.output
+    assert "standby" not in second.result
+
+
+def test_a_conftest_that_imports_the_package_makes_the_run_afresh_and_is_not_stood_by_for_again(course: Path) -> None:
+    (course / "tests/conftest.py").write_text("from pkg.m import VALUE  # noqa: F401\n")
+    learn(course)
+    run_child(course, pytest_args("test_first.py"), 60)
+    module(course, "VALUE = 3\n")
+    second = run_child(course, pytest_args("test_second.py"), 60)
+    assert second.result is not None and "standby" not in second.result
+    assert "assert 3 == 1" in second.output  # the code of now, not the code the standby's conftest saw
+    kept = json.loads(layout.at(course, layout.NEXT_RUNS).read_text())
+    assert len(kept["stale"]) == 1
+    run_child(course, pytest_args("test_first.py"), 60)
+    assert children_of_worker() == []  # not stood by for again
+
+
+def test_a_standby_times_out_from_its_go_and_dumps_the_stack_of_the_loop(course: Path) -> None:
+    stack = course / "stack.txt"
+    args = pytest_args("test_second.py")
+    args[args.index("--"):args.index("--")] = ["--stack", str(stack), "--stack-after", "1.5"]
+    (course / "tests/test_second.py").write_text("def test_value():\n    while True:\n        pass\n")
+    run_child(course, pytest_args("test_first.py"), 60)
+    run_child(course, args, 3)  # learned: second follows first
+    stack.unlink()  # as the test step does before each run
+    run_child(course, pytest_args("test_first.py"), 60)
+    time.sleep(2)  # longer than the dump's delay: it is armed at the go, not when the standby started
+    assert not stack.exists() or stack.read_text() == ""
+    start = time.monotonic()
+    outcome = run_child(course, args, 3)
+    assert outcome.timed_out and 2.5 < time.monotonic() - start < 10
+    assert "test_second.py\", line 3 in test_value" in stack.read_text()
+
+
+@pytest.mark.parametrize("setting", [(standby.STANDBY_ENV, "0"), ("COURSE_UNTRUSTED", "1")])
+def test_no_standby_when_switched_off_or_when_the_code_is_untrusted(course: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   setting: tuple[str, str]) -> None:
+    learn(course)
+    monkeypatch.setenv(*setting)
+    run_child(course, pytest_args("test_first.py"), 60)
+    assert children_of_worker() == []
+    second = run_child(course, pytest_args("test_second.py"), 60)
+    assert second.result is not None and "standby" not in second.result
+
+
+def test_a_check_before_the_first_test_run_stands_by_for_it(course: Path) -> None:
+    learn(course)
+    standby._state.root = None  # a new doit process: its first test run was test_first last time
+    outcome = run_child(course, ["import", "--lib", "build/lib", "--target", "pkg.m", "--stub", "pkg"], 60)
+    assert outcome.result is not None and outcome.result["status"] == "ok"
+    assert len(children_of_worker()) == 1
+    first = run_child(course, pytest_args("test_first.py"), 60)
+    assert first.result is not None and first.result["standby"] == runner.USED
+
+
+def test_the_worker_serves_a_run_while_a_standby_waits(course: Path) -> None:
+    learn(course)
+    run_child(course, pytest_args("test_first.py"), 60)
+    assert len(children_of_worker()) == 1
+    for value in (4, 5):  # checks between the two test runs, through the same worker
+        module(course, f"VALUE = {value}\nimport os\nassert os.getsid(0) == os.getpid()\n")
+        outcome = run_child(course, ["import", "--lib", "build/lib", "--target", "pkg.m", "--stub", "pkg"], 60)
+        assert outcome.result is not None and outcome.result["status"] == "ok", outcome
+    assert warm.mode() == "fork" and os.environ.get(standby.STANDBY_ENV) is None
+    second = run_child(course, pytest_args("test_second.py"), 60)
+    assert second.result is not None and second.result["standby"] == runner.USED
+    assert "assert 5 == 1" in second.output
