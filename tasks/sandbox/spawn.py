@@ -184,6 +184,11 @@ def _discard_standby(ready: standby.Ready) -> None:
     own.remove()
 
 
+def expect_tests(root: Path, files: tuple[str, ...]) -> None:
+    """Stand by now for the run of these test files as last planned (`doit watch`, for the saved module)."""
+    standby.expect(root, files, _stand_by)
+
+
 def run_child(root: Path, args: list[str], timeout: float, env: dict[str, str] | None = None,
               limits: Limits | None = None) -> Outcome:
     """Run `python -m tasks.sandbox.runner ARGS --result FILE` in `root`; wait at most `timeout` seconds."""

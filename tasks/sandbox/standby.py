@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import itertools
 import json
 import multiprocessing
 import os
@@ -70,6 +71,12 @@ class Planned:
     def tests(self) -> bool:
         return bool(self.args) and self.args[0] == "pytest"
 
+    @property
+    def files(self) -> tuple[str, ...]:
+        """The test files (what follows `--`, up to pytest's first option)."""
+        rest = self.args[self.args.index("--") + 1:] if "--" in self.args else ()
+        return tuple(itertools.takewhile(lambda a: not a.startswith("-"), rest))
+
     def key(self, root: Path) -> str:
         environ = sorted(os.environ.items())  # PYTEST_ADDOPTS and the like decide the run too
         blob = json.dumps([str(Path(root).resolve()), self.args, self.timeout, self.env, self.limits, environ])
@@ -89,10 +96,7 @@ def stamps(root: Path, planned: Planned) -> tuple[Any, ...]:
     """The stamps of what a pytest child reads before it collects: ini files, and conftest.py files."""
     root = Path(root)
     paths = {root / name for name in INI_FILES}
-    rest = planned.args[planned.args.index("--") + 1:] if "--" in planned.args else ()
-    for arg in rest:
-        if arg.startswith("-"):
-            continue
+    for arg in planned.files:
         here = (root / arg).parent
         while here != root and root in here.parents:
             paths.add(here / "conftest.py")
@@ -181,8 +185,10 @@ def take(root: Path, planned: Planned) -> Ready | None:
     return None
 
 
-def follow(root: Path, planned: Planned,
-           make: Callable[[Path, Planned, str, tuple[Any, ...]], Ready | None]) -> None:
+Make = Callable[[Path, "Planned", str, tuple[Any, ...]], "Ready | None"]  # spawn's: start a standby child
+
+
+def follow(root: Path, planned: Planned, make: Make) -> None:
     """A run has just started: learn it as the next of the last test run, and stand by for what follows it."""
     if not enabled():
         return
@@ -202,10 +208,29 @@ def follow(root: Path, planned: Planned,
         upcoming = Planned.from_json(following)
     except (KeyError, TypeError, ValueError):
         return
-    upcoming_key = upcoming.key(root)
-    if upcoming_key in _state.stale or any(r.key == upcoming_key for r in _state.waiting):
+    _stand_by_for(root, upcoming, make)
+
+
+def expect(root: Path, files: tuple[str, ...], make: Make) -> None:
+    """Stand by now for the test run of `files` as it was last planned (`doit watch`: the saved module's tests)."""
+    if not enabled() or not files:
         return
-    ready = make(root, upcoming, upcoming_key, stamps(root, upcoming))
+    _load(root)
+    for data in list(_state.next.values()):
+        try:
+            planned = Planned.from_json(data)
+        except (KeyError, TypeError, ValueError):
+            continue
+        if planned.files == files:
+            _stand_by_for(root, planned, make)
+            return
+
+
+def _stand_by_for(root: Path, planned: Planned, make: Make) -> None:
+    key = planned.key(root)
+    if key in _state.stale or any(r.key == key for r in _state.waiting):
+        return
+    ready = make(root, planned, key, stamps(root, planned))
     if ready is not None:
         _state.waiting.append(ready)
         while len(_state.waiting) > WAITING:

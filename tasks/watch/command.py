@@ -43,6 +43,7 @@ class Watched:
     test_dirs: set[Path] = field(default_factory=set)
     owner: dict[Path, str] = field(default_factory=dict)
     pairs: dict[str, tuple[str, str]] = field(default_factory=dict)  # module -> (source, paired notebook)
+    tests: dict[str, tuple[str, ...]] = field(default_factory=dict)  # module -> its unit test files
 
     @property
     def dirs(self) -> set[Path]:
@@ -125,6 +126,7 @@ class Watcher:
             pipeline = plan.pipeline
             for m in pipeline.manifest.modules:
                 w.pairs[m.name] = (m.source, layout.paired_notebook(m.source))
+                w.tests[m.name] = tuple(m.tests)
                 for rel in {m.source, layout.paired_notebook(m.source)}:
                     w.files.add(self.root / rel)
                     w.owner[self.root / rel] = m.name
@@ -139,6 +141,7 @@ class Watcher:
             w.test_dirs |= self.watched.test_dirs
             w.owner.update(self.watched.owner)
             w.pairs.update(self.watched.pairs)
+            w.tests.update(self.watched.tests)
         self.watched = w
 
     def files(self) -> set[Path]:
@@ -175,6 +178,7 @@ class Watcher:
         from doit.doit_cmd import DoitMain
 
         from tasks.safety.guards import release_lock
+        from tasks.sandbox.spawn import expect_tests
         from tasks.watch.reporter import WatchReporter
 
         focus = tuple(sorted({self.watched.owner[p] for p in changed if p in self.watched.owner}))
@@ -188,6 +192,8 @@ class Watcher:
             start = {p: _digest(p) for p in self.files()}  # what this run builds from
             if ns is None:
                 return
+            for module in focus:  # its test child sets pytest up while the export runs (tasks.sandbox.standby)
+                expect_tests(self.root, self.watched.tests.get(module, ()))
             reporter: type[WatchReporter] = type("CycleReporter", (WatchReporter,), {"focus": focus, "saved": saved})
             ns["DOIT_CONFIG"] = {**ns["DOIT_CONFIG"], "reporter": reporter, "outfile": self.out}
             selected = [*(layout.task("validate", m) for m in focus), *ns["DOIT_CONFIG"]["default_tasks"]]
