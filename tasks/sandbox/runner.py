@@ -34,6 +34,7 @@ PARENT_ENV = "TASKS_SANDBOX_PARENT"  # the pid of the doit process that started 
 STANDBY_ENV = "TASKS_SANDBOX_STANDBY"  # a standby child's go pipe (tasks.sandbox.standby): wait on it to collect
 STALE = "stale"  # a standby's result when the course package was imported before its go: run it afresh
 USED = "used"  # a standby's result otherwise
+STANDBY_NICE = 10  # a standby sets up at this nice value, and gets its own back at its go
 SHOWN = 2000  # characters of import-time output kept in the result
 
 
@@ -247,11 +248,14 @@ class _Standby:
     def __init__(self, fd: int, lib: Path, result: str, *on_go: Callable[[], None]) -> None:
         self.fd, self.lib, self.result = fd, lib, result
         self.on_go = list(on_go)  # what a run does first: arm the stack dump, read the course files' stamps
+        self.niced: int | None = None  # the priority it had before its set-up, given back at the go
 
     def pytest_collection(self, session: Any) -> None:
         if not os.read(self.fd, 1):
             os._exit(0)
         os.close(self.fd)
+        if self.niced is not None:
+            _nice(self.niced, back=True)
         early = sorted(name for name, mod in list(sys.modules.items())
                        if _under(getattr(mod, "__file__", None), self.lib))
         if early:  # a conftest.py imported the package before the go: that code may be older than the export
@@ -265,6 +269,16 @@ class _Standby:
             reporter._session_start = timing.Instant()
         for then in self.on_go:
             then()
+
+
+def _nice(value: int, back: bool = False) -> int | None:
+    """Set this process's nice value (`back`: the earlier one); the value it had, or None where it cannot."""
+    try:
+        before = os.getpriority(os.PRIO_PROCESS, 0)
+        os.setpriority(os.PRIO_PROCESS, 0, value if back else max(before, value))
+        return before
+    except (OSError, AttributeError):  # not POSIX; or no right to raise the priority again: the run stays niced
+        return None
 
 
 def _under(path: str | None, folder: Path) -> bool:
@@ -466,6 +480,8 @@ def main(argv: list[str] | None = None) -> int:
     standby = _Standby(int(go), lib, ns.result, arm) if go.isdigit() and ns.mode == "pytest" else None
     if standby is None:
         arm()  # a standby's timeout counts from its go
+    else:
+        standby.niced = _nice(STANDBY_NICE)  # its set-up takes only what the run before it leaves of the CPU
     if ns.pycache:
         from tasks.sandbox import bytecode
 

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -37,6 +38,7 @@ from tasks.sandbox.keep import Keeper, Records
 OUTPUT_CAP = 8 << 20  # bytes of a child's output kept on disk
 TAIL = 64 << 10  # bytes kept in memory for the message
 REAP = 5.0  # seconds to wait for a killed child to be reaped
+HEAD_START = 0.15  # seconds a child runs alone before the next test run's standby starts setting up
 
 
 def limit_args(limits: Limits, timeout: float) -> list[str]:
@@ -240,12 +242,17 @@ def _run(root: Path, planned: standby.Planned, fresh: bool = False) -> tuple[Out
             stop(child)
         own.remove()
         raise
-    if not fresh:
-        standby.follow(root, planned, _stand_by)  # the next test run's child sets up while this one runs
     timed_out = False
+    deadline = time.monotonic() + planned.timeout
     try:
+        if not fresh:
+            try:  # this child sets itself up alone first (it is what the student waits for); then the next one
+                child.wait(timeout=min(HEAD_START, planned.timeout))
+            except subprocess.TimeoutExpired:
+                pass
+            standby.follow(root, planned, _stand_by)  # the next test run's child sets up while this one runs
         try:
-            child.wait(timeout=planned.timeout)
+            child.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             timed_out = True
         stop(child)  # anything the child left running, in its group or below it

@@ -48,6 +48,7 @@ from tasks.sandbox import bytecode, warm
 STANDBY_ENV = "COURSE_STANDBY"  # "0": never stand by
 START = "start"  # the key of "no test run yet in this process": its next run is the first one
 WAITING = 2  # standbys at most at once: doit's order of a build's runs varies a little (its sets of file_dep)
+KEPT = 1000  # runs whose next run is kept, the latest learned
 INI_FILES = ("pyproject.toml", "pytest.ini", "tox.ini", "setup.cfg", "conftest.py")  # read before collection
 
 
@@ -163,6 +164,8 @@ def _load(root: Path) -> None:
 
 
 def _save(root: Path) -> None:
+    for old in list(_state.next)[:-KEPT]:  # runs of manifests long gone
+        del _state.next[old]
     try:
         atomic.write_text(layout.at(root, layout.NEXT_RUNS),
                           json.dumps({"next": _state.next, "stale": sorted(_state.stale)}, indent=0))
@@ -196,6 +199,7 @@ def follow(root: Path, planned: Planned, make: Make) -> None:
     key = planned.key(root)
     if planned.tests:
         if _state.next.get(_state.last) != planned.to_json():
+            _state.next.pop(_state.last, None)  # the latest learned last
             _state.next[_state.last] = planned.to_json()
             _save(root)
         _state.last = key
