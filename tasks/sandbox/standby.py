@@ -8,7 +8,10 @@ of the test run that followed this one last time, as a fork of the warm worker
 pipe (`runner._Standby`). When the parent's next test run is that one, it takes the standby: it
 takes the course files' stamps, compiles the package's bytecode, then lets it go, and from the
 go on it is the run it would have been: the package and the test files are imported only
-then, and its timeout counts from then.
+then, and its timeout counts from then. A standby sets up at nice 10 and takes its priority
+back at the go (where the system lets it: otherwise that run stays at nice 10), and each run
+has its first `spawn.HEAD_START` seconds alone before the next standby starts, so that setting
+up the next run never slows the one the student is waiting for.
 
 Which run follows which is learned: `build/state/next-runs.json` keeps, per run, the run that
 came next in the last build (and `doit watch`, one process, learns that the edited module's
