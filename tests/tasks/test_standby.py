@@ -173,3 +173,20 @@ def test_the_watch_stands_by_for_the_saved_modules_tests_as_they_were_last_plann
     second = run_child(course, pytest_args("test_second.py"), 60)
     assert second.result is not None and second.result["standby"] == runner.USED
     assert "assert 6 == 1" in second.output
+
+
+def test_a_standby_sets_up_niced_and_runs_its_tests_at_the_priority_it_had(course: Path) -> None:
+    learn(course)
+    seen = course.parent / f"{course.name}-nice.txt"  # outside the course: a test's write there is not restored
+    (course / "tests/conftest.py").write_text(f"import os\nopen({str(seen)!r}, 'a').write(str(os.nice(0)) + ' ')\n")
+    learn(course)  # again: the conftest changed, so the standby of the first learning is not used
+    (course / "tests/test_second.py").write_text(f"import os\n\n\ndef test_value():\n"
+                                               f"    open({str(seen)!r}, 'a').write(str(os.nice(0)))\n")
+    seen.unlink()
+    run_child(course, pytest_args("test_first.py"), 60)
+    second = run_child(course, pytest_args("test_second.py"), 60)
+    assert second.result is not None and second.result["standby"] == runner.USED, second.output
+    setting_up, testing = seen.read_text().split()[-2:]  # the second run's conftest, then its test
+    mine = os.nice(0)
+    assert int(setting_up) == max(mine, runner.STANDBY_NICE)
+    assert int(testing) == (mine if os.geteuid() == 0 else max(mine, runner.STANDBY_NICE))
