@@ -25,6 +25,15 @@ SKIP = (layout.BUILD, "__pycache__", "node_modules", "venv")
 Stamp = tuple[int, int, int]  # size, mtime_ns, inode
 
 
+def stamp(path: str) -> Stamp | None:
+    """A file's stamp, or None when it is missing."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns, st.st_ino
+
+
 def _scan(root: str) -> dict[str, Stamp]:
     """Every course file, by its path relative to `root` ('/'-separated), with its stamp: one scandir per folder and
     one stat per file, in plain strings (this runs around every child)."""
@@ -80,10 +89,10 @@ class Keeper:
         """Stamp every course file; copy the ones whose copy is missing or older."""
         index = self._index()
         changed = False
-        for rel, stamp in _scan(str(self.root)).items():
-            self.before[rel] = stamp
+        for rel, found in _scan(str(self.root)).items():
+            self.before[rel] = found
             known = index.get(rel)
-            if isinstance(known, list) and len(known) == 2 and known[0] == list(stamp):
+            if isinstance(known, list) and len(known) == 2 and known[0] == list(found):
                 self.digests[rel] = str(known[1])
                 continue
             path = self.root / rel
@@ -96,7 +105,7 @@ class Keeper:
                 atomic.write_bytes(copy, path.read_bytes())
             except OSError:
                 continue  # no room for a copy: this file cannot be restored, but is still checked
-            index[rel] = [list(stamp), digest]
+            index[rel] = [list(found), digest]
             self.digests[rel] = digest
             changed = True
         if changed:
@@ -108,13 +117,9 @@ class Keeper:
     def restore(self) -> list[tuple[str, str]]:
         """Put back every course file the child changed or deleted: [(path, 'changed'|'deleted')]."""
         done: list[tuple[str, str]] = []
-        for rel, stamp in sorted(self.before.items()):
-            try:
-                st = os.stat(os.path.join(self.root, rel))
-                now: Stamp | None = (st.st_size, st.st_mtime_ns, st.st_ino)
-            except OSError:
-                now = None
-            if now == stamp:
+        for rel, before in sorted(self.before.items()):
+            now = stamp(os.path.join(self.root, rel))
+            if now == before:
                 continue
             path = self.root / rel
             if now is not None and _digest(path) == self.digests.get(rel):

@@ -123,6 +123,7 @@ class _Own:
     spill: Path
     cmd: list[str]
     env: dict[str, str]
+    lib: str | None  # the package's folder (`--lib`), whose bytecode is compiled before the child starts
 
     @classmethod
     def make(cls, root: Path, planned: standby.Planned) -> _Own:
@@ -144,13 +145,14 @@ class _Own:
         watch = private / "watch.json"
         split = args.index("--") if "--" in args else len(args)
         extra = ["--watch", str(watch)] if args and args[0] == "pytest" else []
-        pycache = bytecode.folder(root) if "--lib" in args[:split] else None
+        lib = args[args.index("--lib") + 1] if "--lib" in args[:split] else None
+        pycache = bytecode.folder(root) if lib is not None else None
         if pycache is not None:
             extra += ["--pycache", str(pycache)]
         cmd = [sys.executable, "-m", runner.__name__, *args[:split], "--result", result_path,
                *limit_args(limits, planned.timeout), *extra, *args[split:]]
         spill = layout.at(root, layout.OUTPUT_SPILL) / f"{Path(result_path).stem}.out"
-        return cls(result_path, private, watch, spill, cmd, child_env)
+        return cls(result_path, private, watch, spill, cmd, child_env, lib)
 
     def remove(self) -> None:
         _discard(self.result_path)
@@ -221,9 +223,8 @@ def _run(root: Path, planned: standby.Planned, fresh: bool = False) -> tuple[Out
     child: Any = None
     try:
         own.watch.write_text(json.dumps(stamps), encoding="utf-8")
-        split = args.index("--") if "--" in args else len(args)
-        if "--lib" in args[:split]:
-            bytecode.prepare(root, args[args.index("--lib") + 1])
+        if own.lib is not None:
+            bytecode.prepare(root, own.lib)
         if ready is not None:
             child, drain = ready.child, ready.held[1]
             ready.go()

@@ -47,6 +47,7 @@ from typing import Any
 
 from tasks.core import atomic, layout
 from tasks.sandbox import bytecode, warm
+from tasks.sandbox.keep import stamp
 
 STANDBY_ENV = "COURSE_STANDBY"  # "0": never stand by
 START = "start"  # the key of "no test run yet in this process": its next run is the first one
@@ -105,14 +106,7 @@ def stamps(root: Path, planned: Planned) -> tuple[Any, ...]:
         while here != root and root in here.parents:
             paths.add(here / "conftest.py")
             here = here.parent
-    out: list[tuple[Any, ...]] = []
-    for path in sorted(paths):
-        try:
-            st = path.stat()
-            out.append((str(path), st.st_size, st.st_mtime_ns, st.st_ino))
-        except OSError:
-            out.append((str(path), None))
-    return tuple(out)
+    return tuple((str(path), stamp(str(path))) for path in sorted(paths))
 
 
 @dataclass
@@ -201,9 +195,10 @@ def follow(root: Path, planned: Planned, make: Make) -> None:
     _load(root)
     key = planned.key(root)
     if planned.tests:
-        if _state.next.get(_state.last) != planned.to_json():
+        learned = planned.to_json()
+        if _state.next.get(_state.last) != learned:
             _state.next.pop(_state.last, None)  # the latest learned last
-            _state.next[_state.last] = planned.to_json()
+            _state.next[_state.last] = learned
             _save(root)
         _state.last = key
     elif _state.last != START or _state.waiting:

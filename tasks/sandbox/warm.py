@@ -201,7 +201,10 @@ def start(cmd: list[str], cwd: Path | str, env: dict[str, str], go: int | None =
     if owns and not _busy.acquire(blocking=False):  # another thread's run holds the worker (thread pools)
         _used = "spawn"
         return None
-    worker = _ready_worker() if owns else _worker if _worker is not None and _worker.ready else None
+    if owns:
+        worker = _ready_worker()
+    else:  # a standby: only a worker that is ready already (it is started while a run holds it)
+        worker = _worker if _worker is not None and _worker.ready else None
     if worker is None:
         if owns:
             _busy.release()
