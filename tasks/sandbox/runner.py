@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from tasks.sandbox import proc
+from tasks.sandbox.notify import Folders
 
 PARENT_ENV = "TASKS_SANDBOX_PARENT"  # the pid of the doit process that started this child
 STANDBY_ENV = "TASKS_SANDBOX_STANDBY"  # a standby child's go pipe (tasks.sandbox.standby): wait on it to collect
@@ -133,7 +134,8 @@ class _Outcomes:
         self.watch = watch or {}  # course file -> [size, mtime_ns, inode] before the tests
         self.root = root or Path.cwd()
         self.touched: dict[str, str] = {}  # course file -> the first test after which it had changed
-        self._paths: list[tuple[str, str, tuple[int, ...]]] | None = None
+        self._paths: dict[str, tuple[str, tuple[int, ...]]] | None = None  # path -> (course file, stamp) still unchanged
+        self._folders: Folders | None = None  # inotify over their folders, where it runs
 
     def pytest_warning_recorded(self, warning_message: Any, when: str, nodeid: str, location: Any) -> None:
         # pytest counts a test that returns a value as passed (with a warning): it asserted nothing
@@ -149,12 +151,34 @@ class _Outcomes:
                                                       "passed: write 'assert ...' instead of 'return'"],
                 "entries": [[path, line, nodeid.split("::")[-1]]], "text": text}
 
+    def follow(self, watch: dict[str, list[int]]) -> None:
+        """Look for changes of these course files from now on (the stamps are the parent's, taken before)."""
+        self.watch = watch
+        try:
+            self._folders = Folders({os.path.dirname(os.path.join(self.root, rel)) for rel in watch}) if watch else None
+        except OSError:  # no inotify: every file is looked at after every test
+            self._folders = None
+
     def pytest_runtest_logfinish(self, nodeid: str, location: Any) -> None:
-        # after every test, a stat of every course file: paths joined once, stamps compared as tuples
+        """Which course files had changed by the end of this test: the files inotify saw written, or all of them.
+
+        The first time, and whenever events may have been lost, all of them: a file changed before
+        the watch began (at collection, say) is put on the first test, as a stat of all would."""
         if self._paths is None:
-            self._paths = [(rel, os.path.join(self.root, rel), tuple(stamp)) for rel, stamp in self.watch.items()]
-        kept = []
-        for rel, path, stamp in self._paths:
+            self._paths = {os.path.join(self.root, rel): (rel, tuple(stamp)) for rel, stamp in self.watch.items()}
+            seen = None
+            if self._folders is not None and self._folders.changed() is None:  # what it saw is in this look
+                self._lost()
+        elif self._folders is None:
+            seen = None
+        else:
+            seen = self._folders.changed()
+            if seen is None:  # a folder went away, or the queue overflowed: no more trust in the events
+                self._lost()
+        if not self._paths:
+            return
+        for path in list(self._paths) if seen is None else seen & self._paths.keys():
+            rel, stamp = self._paths[path]
             try:
                 st = os.stat(path)
                 now: tuple[int, ...] = (st.st_size, st.st_mtime_ns, st.st_ino)
@@ -163,9 +187,12 @@ class _Outcomes:
             if now != stamp:
                 self.touched[rel] = nodeid
                 self.watch.pop(rel, None)
-            else:
-                kept.append((rel, path, stamp))
-        self._paths = kept
+                del self._paths[path]
+
+    def _lost(self) -> None:
+        if self._folders is not None:
+            self._folders.close()
+            self._folders = None
 
     def pytest_runtest_logreport(self, report: Any) -> None:
         if report.when == "call" and report.location[1] is not None:
@@ -304,7 +331,7 @@ def run_pytest(args: list[str], cover: str | None, data_file: str | None, watch_
     def begin() -> None:  # the course files' stamps are the parent's, taken just before it started (or let go)
         nonlocal start
         start = time.perf_counter()
-        plugin.watch = json.loads(Path(watch_file).read_text(encoding="utf-8")) if watch_file else {}
+        plugin.follow(json.loads(Path(watch_file).read_text(encoding="utf-8")) if watch_file else {})
 
     if standby is None:
         begin()
@@ -357,32 +384,9 @@ def _coverage(cov: Any, path: str, parsed: str | None = None) -> dict[str, Any]:
 
 def _analysed(cov: Any, path: str, folder: Path) -> tuple[set[int], set[int]]:
     """(statements, missing) of `path` as coverage's own analysis computes them, the parse kept by content."""
-    import hashlib
-
-    import coverage
     from coverage.misc import join_regex
-    from coverage.parser import PythonParser
 
-    source = Path(path).read_bytes()
-    exclude = join_regex(cov.get_exclude_list())
-    key = hashlib.sha256(b"\0".join([source, exclude.encode(), coverage.__version__.encode(),
-                                      sys.version.encode()])).hexdigest()
-    kept = folder / f"{key}.json"
-    try:
-        data = json.loads(kept.read_text(encoding="utf-8"))
-        statements = set(data["statements"])
-        multiline = {int(k): v for k, v in data["multiline"].items()}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        parser = PythonParser(text=source.decode("utf-8"), filename=path, exclude=exclude)
-        parser.parse_source()
-        statements, multiline = set(parser.statements), dict(parser.multiline_map)
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            tmp = kept.with_name(f"{kept.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps({"statements": sorted(statements), "multiline": multiline}), encoding="utf-8")
-            os.replace(tmp, kept)
-        except OSError:
-            pass  # a cache: the next run parses again
+    statements, multiline = parse(path, join_regex(cov.get_exclude_list()), folder)
     measurements = cov.get_data()
     lines: set[int] = set()
     for measured in measurements.measured_files():
@@ -390,6 +394,54 @@ def _analysed(cov: Any, path: str, folder: Path) -> tuple[set[int], set[int]]:
             lines |= set(measurements.lines(measured) or ())
     executed = {multiline.get(n, n) for n in lines} & statements
     return statements, statements - executed
+
+
+def parse(path: str, exclude: str, folder: Path) -> tuple[set[int], dict[int, int]]:
+    """Coverage's parse of `path` (its statements and multi-line statements), kept in `folder` by content."""
+    import hashlib
+
+    import coverage
+    from coverage.parser import PythonParser
+
+    source = Path(path).read_bytes()
+    key = hashlib.sha256(b"\0".join([source, exclude.encode(), coverage.__version__.encode(),
+                                      sys.version.encode()])).hexdigest()
+    kept = folder / f"{key}.json"
+    try:
+        data = json.loads(kept.read_text(encoding="utf-8"))
+        return set(data["statements"]), {int(k): v for k, v in data["multiline"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    parser = PythonParser(text=source.decode("utf-8"), filename=path, exclude=exclude)
+    parser.parse_source()
+    statements, multiline = set(parser.statements), dict(parser.multiline_map)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = kept.with_name(f"{kept.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"statements": sorted(statements), "multiline": multiline}), encoding="utf-8")
+        os.replace(tmp, kept)
+    except OSError:
+        pass  # a cache: the next run parses again
+    return statements, multiline
+
+
+def parse_ahead(root: Path, args: list[str]) -> None:
+    """In the parent, while the child runs: coverage's parse of the file a test run covers, for the child to find.
+
+    The parse of a just-exported module is ~20 ms that the child would spend after its tests; here it
+    runs on another core meanwhile. Any failure is left to the child, which parses (and reports) itself."""
+    split = args.index("--") if "--" in args else len(args)
+    head = args[:split]
+    if "--cover" not in head or "--parsed" not in head:
+        return
+    try:
+        import coverage
+        from coverage.misc import join_regex
+
+        exclude = join_regex(coverage.Coverage(config_file=False).get_exclude_list())
+        parse(str(root / head[head.index("--cover") + 1]), exclude, root / head[head.index("--parsed") + 1])
+    except Exception:  # noqa: BLE001 - a cache filled ahead; the child does it otherwise
+        pass
 
 
 _KEPT: list[Any] = []  # files that must outlive every test (a collected file would warn, and close)

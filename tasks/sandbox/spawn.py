@@ -246,6 +246,8 @@ def _run(root: Path, planned: standby.Planned, fresh: bool = False) -> tuple[Out
     timed_out = False
     deadline = time.monotonic() + planned.timeout
     try:
+        if proc.cores() > 1:
+            runner.parse_ahead(root, args)  # coverage's parse of the covered file, on this core, while the child runs
         if not fresh:
             try:  # this child sets itself up alone first (it is what the student waits for); then the next one
                 child.wait(timeout=min(HEAD_START, planned.timeout))

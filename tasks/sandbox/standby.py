@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from tasks.core import atomic, layout
-from tasks.sandbox import bytecode, warm
+from tasks.sandbox import bytecode, proc, warm
 from tasks.sandbox.keep import stamp
 
 STANDBY_ENV = "COURSE_STANDBY"  # "0": never stand by
@@ -57,9 +57,8 @@ INI_FILES = ("pyproject.toml", "pytest.ini", "tox.ini", "setup.cfg", "conftest.p
 
 
 def enabled() -> bool:
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return (os.environ.get(STANDBY_ENV, "1") != "0" and warm.enabled() and not bytecode.untrusted()
-            and cores > 1 and multiprocessing.parent_process() is None
+            and proc.cores() > 1 and multiprocessing.parent_process() is None
             and threading.current_thread() is threading.main_thread())  # doit's serial runs; not thread pools
 
 

@@ -78,3 +78,32 @@ def test_the_kept_parse_gives_what_coverages_own_analysis_gives(tmp_path: Path,
     assert changed == runner._coverage(cov, str(src))  # another source: parsed again, and right
     assert changed["statements"] == fresh["statements"] + 1
     assert len(list(folder.iterdir())) == 2
+
+
+def test_the_parent_parses_ahead_what_the_child_then_finds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    src = tmp_path / "build/lib/mod.py"
+    src.parent.mkdir(parents=True)
+    src.write_text(SOURCE, encoding="utf-8")
+    folder = tmp_path / "build/state/parsed"
+    args = ["pytest", "--lib", "build/lib", "--cover", "build/lib/mod.py", "--data-file", str(tmp_path / "d"),
+            "--parsed", str(folder), "--", "tests/unit/test_mod.py", "-q"]
+    runner.parse_ahead(tmp_path, args)  # in the parent, while the child runs
+    assert len(list(folder.iterdir())) == 1
+    cov = _measured(src)
+
+    def no_parse(self: PythonParser) -> None:
+        raise AssertionError("parsed again")
+
+    monkeypatch.setattr(PythonParser, "parse_source", no_parse)
+    kept = runner._coverage(cov, str(src), str(folder))  # the child: coverage's own exclusions, the same key
+    monkeypatch.undo()
+    assert kept == runner._coverage(cov, str(src))
+
+
+def test_parsing_ahead_leaves_a_run_without_coverage_or_a_bad_source_alone(tmp_path: Path) -> None:
+    folder = tmp_path / "parsed"
+    runner.parse_ahead(tmp_path, ["pytest", "--lib", "lib", "--parsed", str(folder), "--", "--cover", "x.py"])
+    (tmp_path / "bad.py").write_text("def f(:\n", encoding="utf-8")
+    runner.parse_ahead(tmp_path, ["pytest", "--cover", "bad.py", "--parsed", str(folder)])  # the child reports it
+    runner.parse_ahead(tmp_path, ["pytest", "--cover", "missing.py", "--parsed", str(folder)])
+    assert not folder.exists()
