@@ -63,11 +63,11 @@ def _digest(path: Path) -> str | None:
         return None
 
 
-def settle(paths: Iterable[Path]) -> None:
+def settle(paths: Iterable[Path], quiet: float = SETTLE_POLL) -> None:
     """Wait until none of `paths` changes between two looks (an editor still writing), at most SETTLE_MAX.
 
-    A file last modified at least SETTLE_POLL ago needs no second look (the usual case: watchfiles has
-    already waited `--debounce` ms without an event)."""
+    A file last modified at least `quiet` seconds ago needs no second look: the watch passes its
+    `--debounce`, the time watchfiles has just waited without an event (the usual case)."""
     def look() -> list[tuple[int, int] | None]:
         out: list[tuple[int, int] | None] = []
         for p in paths:
@@ -81,8 +81,8 @@ def settle(paths: Iterable[Path]) -> None:
     deadline = time.monotonic() + SETTLE_MAX
     before = look()
     written = time.time_ns()
-    if all(p is None or written - p[1] >= SETTLE_POLL * 1e9 for p in before):
-        return  # none was written in the last SETTLE_POLL: as good as two equal looks that far apart
+    if all(p is None or written - p[1] >= quiet * 1e9 for p in before):
+        return  # none was written since watchfiles' last event: as good as two equal looks that far apart
     while time.monotonic() < deadline:
         time.sleep(SETTLE_POLL)
         now = look()
@@ -207,7 +207,7 @@ class Watcher:
     def saves(self, batch: set[tuple[Any, str]]) -> set[Path]:
         """The paths of a watchfiles batch whose bytes really changed (not our own sync writes)."""
         paths = {Path(p) for _, p in batch}
-        settle(paths)
+        settle(paths, self.debounce_ms / 1000)
         return {p for p in paths if self.watched.wants(p) and _digest(p) != self.seen.get(p)}
 
     def run(self) -> int:
@@ -260,7 +260,7 @@ class Watch(Command):  # type: ignore[misc]
     doc_usage = ""
     doc_description = ("Watches the sources, their paired notebooks, the tests and modules.yaml; on each save runs "
                        "the default tasks (doit skips what is up to date), the edited module first. Ctrl-C ends it.")
-    cmd_options = ({"name": "debounce", "long": "debounce", "type": int, "default": 20,
+    cmd_options = ({"name": "debounce", "long": "debounce", "type": int, "default": 10,
                     "help": "milliseconds without a new change before a run starts [default: %(default)s]"},)
 
     def execute(self, params: Any, args: list[str]) -> int:
