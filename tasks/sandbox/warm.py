@@ -41,6 +41,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tasks.sandbox.bytecode import UNTRUSTED_ENV
+
 # what a unit-test child of the real course imports from outside the course (numpy's lazy submodules,
 # pdb for pytest's debugging plugin, what pytest and the runner import lazily); never the course package
 PRELOAD = ("numpy", "numpy.random", "numpy.ma", "numpy.testing", "pytest", "pdb", "faulthandler", "coverage",
@@ -176,6 +178,7 @@ class WarmChild:
             except TimeoutError:
                 raise subprocess.TimeoutExpired(self.args, timeout or 0) from None
             self.returncode = int(reply["status"])
+            self.worker.dropped.add(self.run)  # the child said it first; the worker's reply, after the reap, is not read
             if self.owns:
                 _busy.release()
                 self.owns = False
@@ -250,10 +253,13 @@ def _reseed() -> None:
         numpy_random.seed()
 
 
-def _child(request: dict[str, Any], out: int, go: int | None = None) -> None:
+def _child(request: dict[str, Any], out: int, go: int | None = None, report: socket.socket | None = None) -> None:
     """In the forked child: become a fresh sandboxed run, then exit without returning to the worker's loop.
 
-    `go`: a standby child's go pipe; the runner waits on it before it collects the tests."""
+    `go`: a standby child's go pipe; the runner waits on it before it collects the tests.
+    `report`: the worker's socket to the parent. The run's status goes out on it, and its output is
+    closed, before the exit: the kernel's teardown of a forked interpreter (10-20 ms) comes before
+    it closes the files, and the worker's own status reply only after it reaps the process."""
     code = 1
     try:
         os.setsid()
@@ -288,6 +294,13 @@ def _child(request: dict[str, Any], out: int, go: int | None = None) -> None:
         try:
             sys.stdout.flush()
             sys.stderr.flush()
+            if report is not None:
+                null = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(null, 1)
+                os.dup2(null, 2)
+                report.send(json.dumps({"id": request.get("id"), "status": code & 0xFF}).encode())
+        except (OSError, ValueError):
+            pass  # the worker's reply, once it has reaped this process, says the same
         finally:
             os._exit(code)
 
@@ -370,12 +383,15 @@ def serve(fd: int) -> None:
         request = json.loads(data)
         pid = os.fork()
         if pid == 0:
-            sock.close()
             signal.set_wakeup_fd(-1)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             os.close(wake_r)
             os.close(wake_w)
-            _child(request, fds[0], fds[1] if len(fds) > 1 else None)
+            # trusted code tells the parent itself when its run is over (untrusted code could forge another's)
+            report = None if dict(request.get("env") or {}).get(UNTRUSTED_ENV) else sock
+            if report is None:
+                sock.close()
+            _child(request, fds[0], fds[1] if len(fds) > 1 else None, report)
         for extra in fds:
             os.close(extra)
         runs[pid] = request.get("id")

@@ -41,10 +41,23 @@ def learn(course: Path) -> None:
 
 
 def children_of_worker() -> list[int]:
+    """The worker's live children: a run's child says it is done before its exit, so one may still be on its way out."""
     pid = warm.worker_pid()
     assert pid is not None
-    found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return [int(p) for p in found if " Z " not in Path(f"/proc/{p}/stat").read_text()]
+    alive: dict[int, str] = {}
+    for _ in range(40):
+        alive = {}
+        for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+            try:
+                state = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except (OSError, IndexError):
+                continue  # reaped meanwhile
+            if state != "Z":
+                alive[int(p)] = state
+        if all(state == "S" for state in alive.values()):  # standbys wait on their go pipe
+            break
+        time.sleep(0.05)
+    return list(alive)
 
 
 def test_the_run_that_followed_last_time_is_set_up_in_advance_and_sees_the_code_as_it_is_at_its_go(course: Path) -> None:

@@ -119,3 +119,33 @@ def test_numpy_is_preloaded_but_its_global_generator_is_seeded_afresh_in_each_ch
     assert warm.mode() == "fork"
     first, second = draws.read_text().split()
     assert first != second, "two children drew the same numbers: the generator came from the worker"
+
+
+SOCKETS = ("import os\n"
+           "fds = os.listdir('/proc/self/fd')\n"
+           "links = [os.readlink(f'/proc/self/fd/{fd}') for fd in fds if os.path.exists(f'/proc/self/fd/{fd}')]\n"
+           "print('sockets:', sum(link.startswith('socket:') for link in links))\n")
+
+
+@needs_fork
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
+def test_a_trusted_child_says_its_status_itself_and_the_workers_later_reply_is_not_kept(repo: Path) -> None:
+    module(repo, SOCKETS)
+    outcome = run_child(repo, IMPORT, 30)
+    assert outcome.result is not None and outcome.result["output"].strip() == "sockets: 1", outcome
+    assert outcome.returncode == 0
+    assert run_child(repo, ["no-such-mode"], 30).returncode == 2  # an exit code said early is the real one
+    time.sleep(0.2)  # the worker's own replies for the runs above, once it has reaped them
+    module(repo, "X = 1\n")
+    assert run_child(repo, IMPORT, 30).result == {"status": "ok", "seconds": pytest.approx(0, abs=5)}
+    assert warm._worker is not None and warm._worker.kept == []  # read while waiting for this run, and dropped
+
+
+@needs_fork
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
+def test_an_untrusted_child_has_no_socket_to_the_parent(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COURSE_UNTRUSTED", "1")
+    module(repo, SOCKETS)
+    outcome = run_child(repo, IMPORT, 30)
+    assert outcome.result is not None and outcome.result["output"].strip() == "sockets: 0", outcome
+    assert outcome.returncode == 0
