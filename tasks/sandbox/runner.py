@@ -33,6 +33,7 @@ from tasks.sandbox.notify import Folders
 
 PARENT_ENV = "TASKS_SANDBOX_PARENT"  # the pid of the doit process that started this child
 STANDBY_ENV = "TASKS_SANDBOX_STANDBY"  # a standby child's go pipe (tasks.sandbox.standby): wait on it to collect
+AHEAD_ENV = "TASKS_SANDBOX_AHEAD"  # "1": that standby collects first, then waits for its go to run the tests
 STALE = "stale"  # a standby's result when the course package was imported before its go: run it afresh
 USED = "used"  # a standby's result otherwise
 STANDBY_NICE = 10  # a standby sets up at this nice value, and gets its own back at its go
@@ -270,21 +271,33 @@ class _Standby:
     Everything up to here (pytest's configuration, plugins, conftest files, fixtures) is the same
     for the run it stands by for; the tests and the package are only imported after the go. A
     closed pipe instead of a go: the standby is not needed, and the child ends quietly.
+
+    `ahead`: it collects first (imports the package and the test files), and waits for its go
+    before running the tests. The parent took the stamps of those files before it started and
+    compares them at the go (`tasks.sandbox.standby`): a changed one means it is not used.
     """
 
-    def __init__(self, fd: int, lib: Path, result: str, *on_go: Callable[[], None]) -> None:
-        self.fd, self.lib, self.result = fd, lib, result
+    def __init__(self, fd: int, lib: Path, result: str, *on_go: Callable[[], None], ahead: bool = False) -> None:
+        self.fd, self.lib, self.result, self.ahead = fd, lib, result, ahead
         self.on_go = list(on_go)  # what a run does first: arm the stack dump, read the course files' stamps
         self.niced: int | None = None  # the priority it had before its set-up, given back at the go
 
     def pytest_collection(self, session: Any) -> None:
+        if not self.ahead:
+            self._wait(session)
+
+    def pytest_collection_finish(self, session: Any) -> None:
+        if self.ahead:
+            self._wait(session)
+
+    def _wait(self, session: Any) -> None:
         if not os.read(self.fd, 1):
             os._exit(0)
         os.close(self.fd)
         if self.niced is not None:
             _nice(self.niced, back=True)
-        early = sorted(name for name, mod in list(sys.modules.items())
-                       if _under(getattr(mod, "__file__", None), self.lib))
+        early = [] if self.ahead else sorted(name for name, mod in list(sys.modules.items())
+                                             if _under(getattr(mod, "__file__", None), self.lib))
         if early:  # a conftest.py imported the package before the go: that code may be older than the export
             with open(self.result, "w", encoding="utf-8") as f:
                 json.dump({"standby": STALE, "imported": early[:5]}, f)
@@ -529,7 +542,8 @@ def main(argv: list[str] | None = None) -> int:
             faulthandler.dump_traceback_later(ns.stack_after, file=_KEPT[-1])
 
     go = os.environ.pop(STANDBY_ENV, "")
-    standby = _Standby(int(go), lib, ns.result, arm) if go.isdigit() and ns.mode == "pytest" else None
+    ahead = os.environ.pop(AHEAD_ENV, "") == "1"
+    standby = _Standby(int(go), lib, ns.result, arm, ahead=ahead) if go.isdigit() and ns.mode == "pytest" else None
     if standby is None:
         arm()  # a standby's timeout counts from its go
     else:

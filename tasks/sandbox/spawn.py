@@ -159,12 +159,17 @@ class _Own:
         shutil.rmtree(self.private, ignore_errors=True)
 
 
-def _stand_by(root: Path, planned: standby.Planned, key: str, stamps: tuple[Any, ...]) -> standby.Ready | None:
-    """Start the child of `planned` as a standby: set up, waiting for its go (`tasks.sandbox.standby`)."""
+def _stand_by(root: Path, planned: standby.Planned, key: str, stamps: tuple[Any, ...],
+              ahead: bool) -> standby.Ready | None:
+    """Start the child of `planned` as a standby: set up (`ahead`: and collected), waiting for its go."""
     try:
         own = _Own.make(root, planned)
     except OSError:
         return None
+    if ahead:
+        own.env[runner.AHEAD_ENV] = "1"
+        if own.lib is not None:
+            bytecode.prepare(root, own.lib)  # it imports the package before its go
     go_read, go_write = os.pipe()
     try:
         child = warm.start(own.cmd, root, own.env, go=go_read)
@@ -177,7 +182,7 @@ def _stand_by(root: Path, planned: standby.Planned, key: str, stamps: tuple[Any,
     assert child.stdout is not None
     drain = _Drain(child.stdout, own.spill)
     drain.start()
-    return standby.Ready(key, planned, stamps, child, go_write, (own, drain), _discard_standby)
+    return standby.Ready(key, planned, stamps, ahead, child, go_write, (own, drain), _discard_standby)
 
 
 def _discard_standby(ready: standby.Ready) -> None:
@@ -227,7 +232,9 @@ def _run(root: Path, planned: standby.Planned, fresh: bool = False) -> tuple[Out
             bytecode.prepare(root, own.lib)
         if ready is not None:
             child, drain = ready.child, ready.held[1]
-            ready.go()
+            if not ready.go():  # it ended before its go (a test file that exits at import): done afresh
+                ready.drop()
+                return Outcome(None, None, "", False), True
         else:
             # a fork of the warm worker (tasks.sandbox.warm) where it can run, else a fresh interpreter
             child = warm.start(own.cmd, root, own.env) or subprocess.Popen(

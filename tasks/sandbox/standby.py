@@ -96,15 +96,23 @@ class Planned:
                    tuple(sorted(dict(data["limits"]).items())))
 
 
-def stamps(root: Path, planned: Planned) -> tuple[Any, ...]:
-    """The stamps of what a pytest child reads before it collects: ini files, and conftest.py files."""
+def stamps(root: Path, planned: Planned, ahead: bool = False) -> tuple[Any, ...]:
+    """The stamps of what a pytest child reads before its go: ini files, and conftest.py files.
+
+    `ahead`: it collects before its go, so also every Python file of the package (`--lib`) and of
+    the folders on the way to the test files (the tests themselves, their helpers)."""
     root = Path(root)
     paths = {root / name for name in INI_FILES}
     for arg in planned.files:
         here = (root / arg).parent
         while here != root and root in here.parents:
             paths.add(here / "conftest.py")
+            if ahead:
+                paths.update(here.glob("*.py"))
             here = here.parent
+    split = planned.args.index("--") if "--" in planned.args else len(planned.args)
+    if ahead and "--lib" in planned.args[:split]:
+        paths.update((root / planned.args[planned.args.index("--lib") + 1]).rglob("*.py"))
     return tuple((str(path), stamp(str(path))) for path in sorted(paths))
 
 
@@ -116,15 +124,22 @@ class Ready:
     key: str
     planned: Planned
     stamps: tuple[Any, ...]
+    ahead: bool  # it collects before its go (`runner._Standby`)
     child: Any
     go_pipe: int
     held: Any
     discard: Callable[[Ready], None]  # kill it and remove its files (spawn's side)
 
-    def go(self) -> None:
-        os.write(self.go_pipe, b"g")
-        os.close(self.go_pipe)
-        self.go_pipe = -1
+    def go(self) -> bool:
+        """Let it go; False when it is gone already (its set-up or its collection ended the process)."""
+        try:
+            os.write(self.go_pipe, b"g")
+        except BrokenPipeError:
+            return False
+        finally:
+            os.close(self.go_pipe)
+            self.go_pipe = -1
+        return True
 
     def drop(self) -> None:
         if self.go_pipe >= 0:
@@ -178,17 +193,20 @@ def take(root: Path, planned: Planned) -> Ready | None:
     if ready is None:
         return None  # the others wait on: doit's order varies a little from build to build
     _state.waiting.remove(ready)
-    if ready.stamps == stamps(root, planned) and ready.child.claim():
+    if ready.stamps == stamps(root, planned, ready.ahead) and ready.child.claim():
         return ready
     ready.drop()
     return None
 
 
-Make = Callable[[Path, "Planned", str, tuple[Any, ...]], "Ready | None"]  # spawn's: start a standby child
+Make = Callable[[Path, "Planned", str, tuple[Any, ...], bool], "Ready | None"]  # spawn's: start a standby child
 
 
 def follow(root: Path, planned: Planned, make: Make) -> None:
-    """A run has just started: learn it as the next of the last test run, and stand by for what follows it."""
+    """A run has just started: learn it as the next of the last test run, and stand by for what follows it.
+
+    That standby collects ahead: in a build, the exports come before the test runs, so the package
+    it imports is the one its run will test (if it is not, its stamps say so, and it is dropped)."""
     if not enabled():
         return
     _load(root)
@@ -209,11 +227,13 @@ def follow(root: Path, planned: Planned, make: Make) -> None:
         upcoming = Planned.from_json(following)
     except (KeyError, TypeError, ValueError):
         return
-    _stand_by_for(root, upcoming, make)
+    _stand_by_for(root, upcoming, make, ahead=True)
 
 
 def expect(root: Path, files: tuple[str, ...], make: Make) -> None:
-    """Stand by now for the test run of `files` as it was last planned (`doit watch`: the saved module's tests)."""
+    """Stand by now for the test run of `files` as it was last planned (`doit watch`: the saved module's tests).
+
+    That standby collects only after its go: the saved module is exported in between."""
     if not enabled() or not files:
         return
     _load(root)
@@ -223,15 +243,20 @@ def expect(root: Path, files: tuple[str, ...], make: Make) -> None:
         except (KeyError, TypeError, ValueError):
             continue
         if planned.files == files:
-            _stand_by_for(root, planned, make)
+            _stand_by_for(root, planned, make, ahead=False)
             return
 
 
-def _stand_by_for(root: Path, planned: Planned, make: Make) -> None:
+def _stand_by_for(root: Path, planned: Planned, make: Make, ahead: bool) -> None:
     key = planned.key(root)
-    if key in _state.stale or any(r.key == key for r in _state.waiting):
+    if key in _state.stale:
         return
-    ready = make(root, planned, key, stamps(root, planned))
+    for waiting in [r for r in _state.waiting if r.key == key]:
+        if waiting.ahead == ahead or ahead:
+            return  # (one that collects after its go is right either way)
+        _state.waiting.remove(waiting)  # it would test the package as it was before the coming export
+        waiting.drop()
+    ready = make(root, planned, key, stamps(root, planned, ahead), ahead)
     if ready is not None:
         _state.waiting.append(ready)
         while len(_state.waiting) > WAITING:

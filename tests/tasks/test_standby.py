@@ -60,26 +60,55 @@ def children_of_worker() -> list[int]:
     return list(alive)
 
 
-def test_the_run_that_followed_last_time_is_set_up_in_advance_and_sees_the_code_as_it_is_at_its_go(course: Path) -> None:
+def test_the_run_that_followed_last_time_is_set_up_and_collected_in_advance(course: Path) -> None:
+    imported = course.parent / f"{course.name}-imported.txt"  # outside the course: a write there is not restored
+    module(course, f"open({str(imported)!r}, 'a').write('imported ')\nVALUE = 1\n")
     learn(course)
+    imported.unlink()
     first = run_child(course, pytest_args("test_first.py"), 60)
     assert first.result is not None and "standby" not in first.result
     assert len(children_of_worker()) == 1  # the standby for the second run, waiting for its go
-    module(course, "VALUE = 2\n")  # an export while it waited: it has not imported the package yet
-    time.sleep(1.5)
+    for _ in range(100):
+        if imported.exists():
+            break
+        time.sleep(0.05)
+    assert imported.read_text() == "imported "  # it collected: the package and the tests are imported already
     second = run_child(course, pytest_args("test_second.py"), 60)
     assert second.result is not None and second.result["standby"] == runner.USED, second
-    assert (second.result["passed"], second.result["failed"]) == (0, 1)
-    assert "assert 2 == 1" in second.output
-    took = re.search(r"1 failed in ([0-9.]+)s", second.output)
+    assert (second.result["passed"], second.result["failed"]) == (1, 0)
+    assert imported.read_text() == "imported "  # not again
+    took = re.search(r"1 passed in ([0-9.]+)s", second.output)
     assert took is not None and float(took[1]) < 1.5 and second.result["seconds"] < 1.5  # counted from the go
 
 
+def test_an_export_while_a_standby_waited_means_a_fresh_child_with_the_code_of_now(course: Path) -> None:
+    learn(course)
+    run_child(course, pytest_args("test_first.py"), 60)
+    assert len(children_of_worker()) == 1
+    time.sleep(1.0)  # it has collected the tests against VALUE = 1
+    module(course, "VALUE = 2\n")
+    second = run_child(course, pytest_args("test_second.py"), 60)
+    assert second.result is not None and "standby" not in second.result, second
+    assert (second.result["passed"], second.result["failed"]) == (0, 1)
+    assert "assert 2 == 1" in second.output
+
+
+def test_a_standby_that_ends_before_its_go_means_a_fresh_run_and_no_standby_again(course: Path) -> None:
+    learn(course)
+    (course / "tests/test_second.py").write_text("import os\nos._exit(3)\n")  # at collection
+    standby.drop()  # the standby of the learning saw the file before
+    run_child(course, pytest_args("test_first.py"), 60)
+    time.sleep(1.0)  # it has collected, and ended
+    second = run_child(course, pytest_args("test_second.py"), 60)
+    assert (second.result, second.returncode) == (None, 3), second
+    assert len(json.loads(layout.at(course, layout.NEXT_RUNS).read_text())["stale"]) == 1
+
+
 def test_a_standby_waits_through_another_run_and_is_dropped_at_the_end_leaving_nothing(course: Path) -> None:
+    (course / "tests/test_third.py").write_text("def test_third():\n    assert True\n")
     learn(course)
     run_child(course, pytest_args("test_first.py"), 60)
     (waiting,) = children_of_worker()
-    (course / "tests/test_third.py").write_text("def test_third():\n    assert True\n")
     third = run_child(course, pytest_args("test_third.py"), 60)  # doit's order differs a little this time
     assert third.result is not None and third.result["exit_code"] == 0 and "standby" not in third.result
     assert waiting in children_of_worker()
@@ -109,17 +138,28 @@ def test_a_conftest_changed_while_it_waited_means_a_fresh_child(course: Path) ->
     assert "standby" not in second.result
 
 
-def test_a_conftest_that_imports_the_package_makes_the_run_afresh_and_is_not_stood_by_for_again(course: Path) -> None:
+def test_a_conftest_that_imports_the_package_is_no_matter_for_a_standby_that_collects_ahead(course: Path) -> None:
     (course / "tests/conftest.py").write_text("from pkg.m import VALUE  # noqa: F401\n")
     learn(course)
     run_child(course, pytest_args("test_first.py"), 60)
+    second = run_child(course, pytest_args("test_second.py"), 60)
+    assert second.result is not None and second.result["standby"] == runner.USED, second
+
+
+def test_in_the_watch_a_conftest_that_imports_the_package_makes_the_run_afresh_and_not_stood_by_for_again(
+        course: Path) -> None:
+    (course / "tests/conftest.py").write_text("from pkg.m import VALUE  # noqa: F401\n")
+    learn(course)
+    standby._state.root = None  # a new process (`doit watch`)
+    expect_tests(course, ("tests/test_second.py",))  # it collects after its go: the save is exported in between
+    time.sleep(1.0)
     module(course, "VALUE = 3\n")
     second = run_child(course, pytest_args("test_second.py"), 60)
     assert second.result is not None and "standby" not in second.result
     assert "assert 3 == 1" in second.output  # the code of now, not the code the standby's conftest saw
     kept = json.loads(layout.at(course, layout.NEXT_RUNS).read_text())
     assert len(kept["stale"]) == 1
-    run_child(course, pytest_args("test_first.py"), 60)
+    expect_tests(course, ("tests/test_second.py",))
     assert children_of_worker() == []  # not stood by for again
 
 
@@ -162,17 +202,17 @@ def test_a_check_before_the_first_test_run_stands_by_for_it(course: Path) -> Non
 
 
 def test_the_worker_serves_a_run_while_a_standby_waits(course: Path) -> None:
+    module(course, "VALUE = 1\nimport os\nassert os.getsid(0) == os.getpid()\n")
     learn(course)
     run_child(course, pytest_args("test_first.py"), 60)
     assert len(children_of_worker()) == 1
-    for value in (4, 5):  # checks between the two test runs, through the same worker
-        module(course, f"VALUE = {value}\nimport os\nassert os.getsid(0) == os.getpid()\n")
+    for _ in range(2):  # checks between the two test runs, through the same worker
         outcome = run_child(course, ["import", "--lib", "build/lib", "--target", "pkg.m", "--stub", "pkg"], 60)
         assert outcome.result is not None and outcome.result["status"] == "ok", outcome
     assert warm.mode() == "fork" and os.environ.get(standby.STANDBY_ENV) is None
     second = run_child(course, pytest_args("test_second.py"), 60)
     assert second.result is not None and second.result["standby"] == runner.USED
-    assert "assert 5 == 1" in second.output
+    assert (second.result["passed"], second.result["failed"]) == (1, 0)
 
 
 def test_the_watch_stands_by_for_the_saved_modules_tests_as_they_were_last_planned(course: Path) -> None:
@@ -186,6 +226,20 @@ def test_the_watch_stands_by_for_the_saved_modules_tests_as_they_were_last_plann
     second = run_child(course, pytest_args("test_second.py"), 60)
     assert second.result is not None and second.result["standby"] == runner.USED
     assert "assert 6 == 1" in second.output
+
+
+def test_the_watch_replaces_a_standby_that_collected_ahead_by_one_that_collects_after_its_go(course: Path) -> None:
+    learn(course)
+    run_child(course, pytest_args("test_first.py"), 60)
+    (ahead,) = standby._state.waiting
+    assert ahead.ahead
+    expect_tests(course, ("tests/test_second.py",))  # the save: its module is exported before the run
+    (later,) = standby._state.waiting
+    assert not later.ahead and later.child.pid != ahead.child.pid
+    module(course, "VALUE = 7\n")
+    second = run_child(course, pytest_args("test_second.py"), 60)
+    assert second.result is not None and second.result["standby"] == runner.USED
+    assert "assert 7 == 1" in second.output
 
 
 def test_a_standby_sets_up_niced_and_runs_its_tests_at_the_priority_it_had(course: Path) -> None:
