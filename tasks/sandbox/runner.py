@@ -33,7 +33,7 @@ from tasks.sandbox.notify import Folders
 
 PARENT_ENV = "TASKS_SANDBOX_PARENT"  # the pid of the doit process that started this child
 STANDBY_ENV = "TASKS_SANDBOX_STANDBY"  # a standby child's go pipe (tasks.sandbox.standby): wait on it to collect
-AHEAD_ENV = "TASKS_SANDBOX_AHEAD"  # "1": that standby collects first, then waits for its go to run the tests
+AHEAD_ENV = "TASKS_SANDBOX_AHEAD"  # a file: that standby collects first, lists there what it imported, and waits
 STALE = "stale"  # a standby's result when the course package was imported before its go: run it afresh
 USED = "used"  # a standby's result otherwise
 STANDBY_NICE = 10  # a standby sets up at this nice value, and gets its own back at its go
@@ -277,7 +277,7 @@ class _Standby:
     compares them at the go (`tasks.sandbox.standby`): a changed one means it is not used.
     """
 
-    def __init__(self, fd: int, lib: Path, result: str, *on_go: Callable[[], None], ahead: bool = False) -> None:
+    def __init__(self, fd: int, lib: Path, result: str, *on_go: Callable[[], None], ahead: str = "") -> None:
         self.fd, self.lib, self.result, self.ahead = fd, lib, result, ahead
         self.on_go = list(on_go)  # what a run does first: arm the stack dump, read the course files' stamps
         self.niced: int | None = None  # the priority it had before its set-up, given back at the go
@@ -291,6 +291,14 @@ class _Standby:
             self._wait(session)
 
     def _wait(self, session: Any) -> None:
+        if self.ahead:  # which course files it read: only their stamps decide whether it may be used
+            here, system = Path.cwd().resolve(), Path(__file__).resolve().parents[1]  # the course; the build system
+            files = {str(Path(f).resolve()) for m in list(sys.modules.values()) if (f := getattr(m, "__file__", None))}
+            read = sorted(f for f in files if _under(f, here) and not _under(f, system))
+            tmp = f"{self.ahead}.{os.getpid()}.tmp"
+            with open(tmp, "w", encoding="utf-8") as out:
+                json.dump(read, out)
+            os.replace(tmp, self.ahead)
         if not os.read(self.fd, 1):
             os._exit(0)
         os.close(self.fd)
@@ -542,7 +550,7 @@ def main(argv: list[str] | None = None) -> int:
             faulthandler.dump_traceback_later(ns.stack_after, file=_KEPT[-1])
 
     go = os.environ.pop(STANDBY_ENV, "")
-    ahead = os.environ.pop(AHEAD_ENV, "") == "1"
+    ahead = os.environ.pop(AHEAD_ENV, "")
     standby = _Standby(int(go), lib, ns.result, arm, ahead=ahead) if go.isdigit() and ns.mode == "pytest" else None
     if standby is None:
         arm()  # a standby's timeout counts from its go

@@ -166,8 +166,9 @@ def _stand_by(root: Path, planned: standby.Planned, key: str, stamps: tuple[Any,
         own = _Own.make(root, planned)
     except OSError:
         return None
-    if ahead:
-        own.env[runner.AHEAD_ENV] = "1"
+    imported = own.private / "imported.json" if ahead else None  # what it read while it collected
+    if imported is not None:
+        own.env[runner.AHEAD_ENV] = str(imported)
         if own.lib is not None:
             bytecode.prepare(root, own.lib)  # it imports the package before its go
     go_read, go_write = os.pipe()
@@ -182,7 +183,7 @@ def _stand_by(root: Path, planned: standby.Planned, key: str, stamps: tuple[Any,
     assert child.stdout is not None
     drain = _Drain(child.stdout, own.spill)
     drain.start()
-    return standby.Ready(key, planned, stamps, ahead, child, go_write, (own, drain), _discard_standby)
+    return standby.Ready(key, planned, stamps, imported, child, go_write, (own, drain), _discard_standby)
 
 
 def _discard_standby(ready: standby.Ready) -> None:

@@ -4,11 +4,16 @@ About half of a test child's time on the real course is pytest setting itself up
 collects anything: its configuration, plugins, conftest files and fixtures (~0.1 s), the same
 for every run of the same test files. So while a test run goes on, the parent starts the child
 of the test run that followed this one last time, as a fork of the warm worker
-(`tasks.sandbox.warm`), with its own files, and that child stops just before collecting, on a
-pipe (`runner._Standby`). When the parent's next test run is that one, it takes the standby: it
-takes the course files' stamps, compiles the package's bytecode, then lets it go, and from the
-go on it is the run it would have been: the package and the test files are imported only
-then, and its timeout counts from then. A standby sets up at nice 10 and takes its priority
+(`tasks.sandbox.warm`), with its own files, and that child collects the tests (it imports the
+package and the test files) and stops, on a pipe, before it runs them (`runner._Standby`). In a
+build the exports come before the test runs, so what it imported is what its run tests; the
+parent stamps those files when it starts the standby and compares the stamps when its run comes
+(a changed one: the standby is dropped, the run done afresh). When the parent's next test run is
+that one, it takes the standby: it takes the course files' stamps for the tamper watch, then
+lets it go, and from the go on it is the run it would have been; its timeout and the seconds it
+reports count from then. `doit watch` stands by for the saved module's tests as soon as it sees
+the save, before that module is exported: that standby stops before it collects anything, and
+imports the package only after its go. A standby sets up at nice 10 and takes its priority
 back at the go (where the system lets it: otherwise that run stays at nice 10), and each run
 has its first `spawn.HEAD_START` seconds alone before the next standby starts, so that setting
 up the next run never slows the one the student is waiting for.
@@ -19,10 +24,12 @@ tests follow the last run of the previous save). The order of a build's runs is 
 same every time (doit keeps file_dep in sets), so up to WAITING standbys wait at once, each
 until its run comes (the oldest is dropped for a new one) or the process ends. A standby is
 used only if nothing it read before its go has changed since it started: the pytest
-configuration files at the root and the conftest.py files on the way to the test files (else
-it is dropped: killed, its files removed). A conftest.py that imports the package itself makes
-its standby stale (that code may be older than the export): the run is then done afresh, and
-that run is not stood by for again.
+configuration files at the root and the conftest.py files on the way to the test files, and
+for one that collected, the package's and those folders' Python files (else it is dropped:
+killed, its files removed). For the watch's standby, a conftest.py that imports the package
+makes it stale (that code may be older than the export): the run is then done afresh, and that
+run is not stood by for again; so is a run whose standby ended before its go (a test file that
+exits at import).
 
 Off where it cannot pay or cannot be trusted: without the warm worker, on a single core (the
 standby would take the current run's CPU), under `doit -n` (the cores are busy; and each
@@ -101,7 +108,7 @@ def stamps(root: Path, planned: Planned, ahead: bool = False) -> tuple[Any, ...]
 
     `ahead`: it collects before its go, so also every Python file of the package (`--lib`) and of
     the folders on the way to the test files (the tests themselves, their helpers)."""
-    root = Path(root)
+    root = Path(root).resolve()  # as the child names what it read
     paths = {root / name for name in INI_FILES}
     for arg in planned.files:
         here = (root / arg).parent
@@ -124,11 +131,30 @@ class Ready:
     key: str
     planned: Planned
     stamps: tuple[Any, ...]
-    ahead: bool  # it collects before its go (`runner._Standby`)
+    imported: Path | None  # it collects before its go (`runner._Standby`), and lists here the course files it read
     child: Any
     go_pipe: int
     held: Any
     discard: Callable[[Ready], None]  # kill it and remove its files (spawn's side)
+
+    @property
+    def ahead(self) -> bool:
+        return self.imported is not None
+
+    def current(self, now: tuple[Any, ...]) -> bool:
+        """Whether what it read is as it was when it started (`now`: the stamps of the same files today).
+
+        One that collected ahead is judged by the files it says it read, once it has said so: an
+        `__init__.py` that `init` rewrote meanwhile is no matter to a unit test that never ran it."""
+        if self.imported is None or self.stamps == now:
+            return self.stamps == now
+        try:
+            read = set(json.loads(self.imported.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError):
+            return False  # still collecting: any file it may read could be one that changed
+        before, after = dict(self.stamps), dict(now)
+        fixed = {path for path in before if Path(path).name in INI_FILES}  # read by every run, imported or not
+        return read <= before.keys() and all(before.get(p) == after.get(p) for p in read | fixed)
 
     def go(self) -> bool:
         """Let it go; False when it is gone already (its set-up or its collection ended the process)."""
@@ -193,7 +219,7 @@ def take(root: Path, planned: Planned) -> Ready | None:
     if ready is None:
         return None  # the others wait on: doit's order varies a little from build to build
     _state.waiting.remove(ready)
-    if ready.stamps == stamps(root, planned, ready.ahead) and ready.child.claim():
+    if ready.current(stamps(root, planned, ready.ahead)) and ready.child.claim():
         return ready
     ready.drop()
     return None
