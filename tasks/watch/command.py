@@ -186,6 +186,7 @@ class Watcher:
             names = ", ".join(sorted(p.relative_to(self.root).as_posix() for p in changed))
             self.say(f"\nwatch: saved {names}" + (f" ({', '.join(focus)})" if focus else ""))
         start: dict[Path, str | None] = {}
+        remembered = False
         try:
             ns = self.load()
             self.learn(ns)
@@ -199,10 +200,14 @@ class Watcher:
             selected = [*(layout.task("validate", m) for m in focus), *ns["DOIT_CONFIG"]["default_tasks"]]
             DoitMain(ModuleTaskLoader(ns)).run(selected)
             summary = reporter.summary or "everything is up to date"
+            # before the status line: a save made as soon as it shows must not make the build's own writes look saved
+            self.remember(start)
+            remembered = True
             self.say(f"status: {summary} · {time.time() - saved:.2f} s · watching for saves (Ctrl-C ends)")
         finally:
             release_lock(self.root)  # between saves, `doit report` or `doit` in another terminal may run
-            self.remember(start)
+            if not remembered:
+                self.remember(start)
 
     def saves(self, batch: set[tuple[Any, str]]) -> set[Path]:
         """The paths of a watchfiles batch whose bytes really changed (not our own sync writes)."""

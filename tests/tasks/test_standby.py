@@ -93,6 +93,21 @@ def test_an_export_while_a_standby_waited_means_a_fresh_child_with_the_code_of_n
     assert "assert 2 == 1" in second.output
 
 
+def test_a_package_file_its_tests_never_read_may_change_meanwhile(course: Path) -> None:
+    learn(course)
+    run_child(course, pytest_args("test_first.py"), 60)
+    (waiting,) = standby._state.waiting
+    for _ in range(100):  # it has collected, and said what it read
+        if waiting.imported is not None and waiting.imported.exists():
+            break
+        time.sleep(0.05)
+    assert waiting.imported is not None and str(course.resolve() / "build/lib/pkg/m.py") in waiting.imported.read_text()
+    (course / "build/lib/pkg/__init__.py").write_text("from pkg.m import VALUE\n")  # `init`; a stub here
+    (course / "build/lib/pkg/other.py").write_text("OTHER = 1\n")  # another module's export
+    second = run_child(course, pytest_args("test_second.py"), 60)
+    assert second.result is not None and second.result["standby"] == runner.USED, second
+
+
 def test_a_standby_that_ends_before_its_go_means_a_fresh_run_and_no_standby_again(course: Path) -> None:
     learn(course)
     (course / "tests/test_second.py").write_text("import os\nos._exit(3)\n")  # at collection
