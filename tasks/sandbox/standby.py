@@ -153,8 +153,10 @@ class Ready:
         except (OSError, ValueError, TypeError):
             return False  # still collecting: any file it may read could be one that changed
         before, after = dict(self.stamps), dict(now)
+        if before.keys() != after.keys():  # a module came or went: one it failed to import may be there now
+            return False
         fixed = {path for path in before if Path(path).name in INI_FILES}  # read by every run, imported or not
-        return read <= before.keys() and all(before.get(p) == after.get(p) for p in read | fixed)
+        return read <= before.keys() and all(before[p] == after[p] for p in read | fixed)
 
     def go(self) -> bool:
         """Let it go; False when it is gone already (its set-up or its collection ended the process)."""

@@ -94,6 +94,8 @@ def test_an_export_while_a_standby_waited_means_a_fresh_child_with_the_code_of_n
 
 
 def test_a_package_file_its_tests_never_read_may_change_meanwhile(course: Path) -> None:
+    (course / "build/lib/pkg/__init__.py").write_text("")
+    (course / "build/lib/pkg/other.py").write_text("OTHER = 0\n")
     learn(course)
     run_child(course, pytest_args("test_first.py"), 60)
     (waiting,) = standby._state.waiting
@@ -106,6 +108,15 @@ def test_a_package_file_its_tests_never_read_may_change_meanwhile(course: Path) 
     (course / "build/lib/pkg/other.py").write_text("OTHER = 1\n")  # another module's export
     second = run_child(course, pytest_args("test_second.py"), 60)
     assert second.result is not None and second.result["standby"] == runner.USED, second
+
+
+def test_a_module_that_appeared_while_a_standby_waited_means_a_fresh_child(course: Path) -> None:
+    learn(course)
+    run_child(course, pytest_args("test_first.py"), 60)
+    time.sleep(1.0)  # it has collected
+    (course / "build/lib/pkg/new.py").write_text("NEW = 1\n")  # its tests may import it; they could not then
+    second = run_child(course, pytest_args("test_second.py"), 60)
+    assert second.result is not None and "standby" not in second.result, second
 
 
 def test_a_standby_that_ends_before_its_go_means_a_fresh_run_and_no_standby_again(course: Path) -> None:
