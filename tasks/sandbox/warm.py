@@ -178,7 +178,9 @@ class WarmChild:
             except TimeoutError:
                 raise subprocess.TimeoutExpired(self.args, timeout or 0) from None
             self.returncode = int(reply["status"])
-            self.worker.dropped.add(self.run)  # the child said it first; the worker's reply, after the reap, is not read
+            # the child said it first: the worker's reply, after the reap, is not read (nor kept, if read already)
+            self.worker.dropped.add(self.run)
+            self.worker.kept = [r for r in self.worker.kept if r.get("id") != self.run]
             if self.owns:
                 _busy.release()
                 self.owns = False

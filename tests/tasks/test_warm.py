@@ -131,6 +131,7 @@ SOCKETS = ("import os\n"
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
 def test_a_trusted_child_says_its_status_itself_and_the_workers_later_reply_is_not_kept(repo: Path) -> None:
     module(repo, SOCKETS)
+    first = warm._worker.runs if warm._worker is not None else 0  # the runs of earlier tests are not this test's
     outcome = run_child(repo, IMPORT, 30)
     assert outcome.result is not None and outcome.result["output"].strip() == "sockets: 1", outcome
     assert outcome.returncode == 0
@@ -138,7 +139,9 @@ def test_a_trusted_child_says_its_status_itself_and_the_workers_later_reply_is_n
     time.sleep(0.2)  # the worker's own replies for the runs above, once it has reaped them
     module(repo, "X = 1\n")
     assert run_child(repo, IMPORT, 30).result == {"status": "ok", "seconds": pytest.approx(0, abs=5)}
-    assert warm._worker is not None and warm._worker.kept == []  # read while waiting for this run, and dropped
+    worker = warm._worker
+    assert worker is not None
+    assert [r for r in worker.kept if r.get("id", 0) > first] == []  # read while waiting for this run, and dropped
 
 
 @needs_fork
@@ -149,3 +152,17 @@ def test_an_untrusted_child_has_no_socket_to_the_parent(repo: Path, monkeypatch:
     outcome = run_child(repo, IMPORT, 30)
     assert outcome.result is not None and outcome.result["output"].strip() == "sockets: 0", outcome
     assert outcome.returncode == 0
+
+
+def test_a_status_said_twice_and_read_while_waiting_for_another_run_is_kept_once_and_then_not_at_all() -> None:
+    worker = warm._Worker.__new__(warm._Worker)  # no process: the replies are already read, as if for another run
+    worker.kept = [{"id": 7, "status": 0}, {"id": 8, "pid": 99}, {"id": 7, "status": 0}]  # the child's, the worker's
+    worker.dropped = set()
+    read, write = os.pipe()
+    os.close(write)
+    child = warm.WarmChild(worker, ["runner"], 7, 12345, read, owns=False)
+    try:
+        assert child.wait(1) == 0
+    finally:
+        child.stdout.close()
+    assert worker.kept == [{"id": 8, "pid": 99}] and 7 in worker.dropped
