@@ -446,21 +446,26 @@ def parse(path: str, exclude: str, folder: Path) -> tuple[set[int], dict[int, in
     return statements, multiline
 
 
+def option(args: list[str] | tuple[str, ...], name: str) -> str | None:
+    """The value of the runner's option `name` (`--lib`, `--cover`...) in `args`, before pytest's `--`; None: not given."""
+    head = list(args[:args.index("--")] if "--" in args else args)
+    return head[head.index(name) + 1] if name in head[:-1] else None
+
+
 def parse_ahead(root: Path, args: list[str]) -> None:
     """In the parent, while the child runs: coverage's parse of the file a test run covers, for the child to find.
 
     The parse of a just-exported module is ~20 ms that the child would spend after its tests; here it
     runs on another core meanwhile. Any failure is left to the child, which parses (and reports) itself."""
-    split = args.index("--") if "--" in args else len(args)
-    head = args[:split]
-    if "--cover" not in head or "--parsed" not in head:
+    cover, parsed = option(args, "--cover"), option(args, "--parsed")
+    if cover is None or parsed is None:
         return
     try:
         import coverage
         from coverage.misc import join_regex
 
         exclude = join_regex(coverage.Coverage(config_file=False).get_exclude_list())
-        parse(str(root / head[head.index("--cover") + 1]), exclude, root / head[head.index("--parsed") + 1])
+        parse(str(root / cover), exclude, root / parsed)
     except Exception:  # noqa: BLE001 - a cache filled ahead; the child does it otherwise
         pass
 

@@ -145,7 +145,7 @@ class _Own:
         watch = private / "watch.json"
         split = args.index("--") if "--" in args else len(args)
         extra = ["--watch", str(watch)] if args and args[0] == "pytest" else []
-        lib = args[args.index("--lib") + 1] if "--lib" in args[:split] else None
+        lib = runner.option(args, "--lib")
         pycache = bytecode.folder(root) if lib is not None else None
         if pycache is not None:
             extra += ["--pycache", str(pycache)]

@@ -53,7 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from tasks.core import atomic, layout
-from tasks.sandbox import bytecode, proc, warm
+from tasks.sandbox import bytecode, proc, runner, warm
 from tasks.sandbox.keep import stamp
 
 STANDBY_ENV = "COURSE_STANDBY"  # "0": never stand by
@@ -117,9 +117,9 @@ def stamps(root: Path, planned: Planned, ahead: bool = False) -> tuple[Any, ...]
             if ahead:
                 paths.update(here.glob("*.py"))
             here = here.parent
-    split = planned.args.index("--") if "--" in planned.args else len(planned.args)
-    if ahead and "--lib" in planned.args[:split]:
-        paths.update((root / planned.args[planned.args.index("--lib") + 1]).rglob("*.py"))
+    lib = runner.option(planned.args, "--lib")
+    if ahead and lib is not None:
+        paths.update((root / lib).rglob("*.py"))
     return tuple((str(path), stamp(str(path))) for path in sorted(paths))
 
 
@@ -146,8 +146,10 @@ class Ready:
 
         One that collected ahead is judged by the files it says it read, once it has said so: an
         `__init__.py` that `init` rewrote meanwhile is no matter to a unit test that never ran it."""
-        if self.imported is None or self.stamps == now:
-            return self.stamps == now
+        if self.stamps == now:
+            return True
+        if self.imported is None:
+            return False
         try:
             read = set(json.loads(self.imported.read_text(encoding="utf-8")))
         except (OSError, ValueError, TypeError):

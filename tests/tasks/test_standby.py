@@ -33,6 +33,14 @@ def course(repo: Path) -> Iterator[Path]:
     standby.drop()
 
 
+def sees_the_export(course: Path, value: int) -> None:
+    """An export (VALUE = value) after the standby started: the run takes the standby and tests the new code."""
+    module(course, f"VALUE = {value}\n")
+    second = run_child(course, pytest_args("test_second.py"), 60)
+    assert second.result is not None and second.result["standby"] == runner.USED
+    assert f"assert {value} == 1" in second.output
+
+
 def learn(course: Path) -> None:
     """Run first, then second: the build now knows that second follows first."""
     for name in ("test_first.py", "test_second.py"):
@@ -248,10 +256,7 @@ def test_the_watch_stands_by_for_the_saved_modules_tests_as_they_were_last_plann
     assert standby._state.waiting == []  # never planned: nothing to stand by for
     expect_tests(course, ("tests/test_second.py",))
     assert len(children_of_worker()) == 1
-    module(course, "VALUE = 6\n")
-    second = run_child(course, pytest_args("test_second.py"), 60)
-    assert second.result is not None and second.result["standby"] == runner.USED
-    assert "assert 6 == 1" in second.output
+    sees_the_export(course, 6)
 
 
 def test_the_watch_replaces_a_standby_that_collected_ahead_by_one_that_collects_after_its_go(course: Path) -> None:
@@ -262,10 +267,7 @@ def test_the_watch_replaces_a_standby_that_collected_ahead_by_one_that_collects_
     expect_tests(course, ("tests/test_second.py",))  # the save: its module is exported before the run
     (later,) = standby._state.waiting
     assert not later.ahead and later.child.pid != ahead.child.pid
-    module(course, "VALUE = 7\n")
-    second = run_child(course, pytest_args("test_second.py"), 60)
-    assert second.result is not None and second.result["standby"] == runner.USED
-    assert "assert 7 == 1" in second.output
+    sees_the_export(course, 7)
 
 
 def test_a_standby_sets_up_niced_and_runs_its_tests_at_the_priority_it_had(course: Path) -> None:
