@@ -34,6 +34,7 @@ from tasks.sandbox.notify import Folders
 PARENT_ENV = "TASKS_SANDBOX_PARENT"  # the pid of the doit process that started this child
 STANDBY_ENV = "TASKS_SANDBOX_STANDBY"  # a standby child's go pipe (tasks.sandbox.standby): wait on it to collect
 AHEAD_ENV = "TASKS_SANDBOX_AHEAD"  # a file: that standby collects first, lists there what it imported, and waits
+NICE_ENV = "TASKS_SANDBOX_NICE"  # the nice value a standby sets up at (STANDBY_NICE when not given)
 STALE = "stale"  # a standby's result when the course package was imported before its go: run it afresh
 USED = "used"  # a standby's result otherwise
 STANDBY_NICE = 10  # a standby sets up at this nice value, and gets its own back at its go
@@ -319,6 +320,20 @@ class _Standby:
             then()
 
 
+class _Measure:
+    """A pytest plugin: coverage from the first conftest.py on (pytest's own set-up before it is not traced: ~50 ms).
+
+    Course code is imported by conftest files or test files only, so every line of the covered
+    file that runs is measured; what pytest does before (its plugins, its options) is not slowed
+    by the tracer."""
+
+    def __init__(self, cov: Any) -> None:
+        self.cov = cov
+
+    def pytest_load_initial_conftests(self) -> None:
+        self.cov.start()
+
+
 def _nice(value: int, back: bool = False) -> int | None:
     """Set this process's nice value (`back`: the earlier one); the value it had, or None where it cannot."""
     try:
@@ -341,11 +356,12 @@ def run_pytest(args: list[str], cover: str | None, data_file: str | None, watch_
     import pytest
 
     cov = None
+    plugins: list[Any] = []
     if cover:
         import coverage
 
         cov = coverage.Coverage(data_file=data_file, include=[cover], config_file=False)
-        cov.start()
+        plugins.append(_Measure(cov))
     plugin = _Outcomes()
     start = time.perf_counter()
 
@@ -358,7 +374,7 @@ def run_pytest(args: list[str], cover: str | None, data_file: str | None, watch_
         begin()
     else:
         standby.on_go.append(begin)
-    code = int(pytest.main(args, plugins=[plugin] if standby is None else [standby, plugin]))
+    code = int(pytest.main(args, plugins=[*plugins, plugin] if standby is None else [*plugins, standby, plugin]))
     if code == 0 and plugin.failed:
         code = 1  # a test that returned a value
     seconds = time.perf_counter() - start
@@ -556,11 +572,12 @@ def main(argv: list[str] | None = None) -> int:
 
     go = os.environ.pop(STANDBY_ENV, "")
     ahead = os.environ.pop(AHEAD_ENV, "")
+    nice = os.environ.pop(NICE_ENV, "")
     standby = _Standby(int(go), lib, ns.result, arm, ahead=ahead) if go.isdigit() and ns.mode == "pytest" else None
     if standby is None:
         arm()  # a standby's timeout counts from its go
-    else:
-        standby.niced = _nice(STANDBY_NICE)  # its set-up takes only what the run before it leaves of the CPU
+    else:  # its set-up takes only what the run before it (and the standbys nearer their runs) leave of the CPU
+        standby.niced = _nice(int(nice) if nice.isdigit() else STANDBY_NICE)
     if ns.pycache:
         from tasks.sandbox import bytecode
 

@@ -160,12 +160,13 @@ class _Own:
 
 
 def _stand_by(root: Path, planned: standby.Planned, key: str, stamps: tuple[Any, ...],
-              ahead: bool) -> standby.Ready | None:
-    """Start the child of `planned` as a standby: set up (`ahead`: and collected), waiting for its go."""
+              ahead: bool, nice: int) -> standby.Ready | None:
+    """Start the child of `planned` as a standby: set up (`ahead`: and collected) at `nice`, waiting for its go."""
     try:
         own = _Own.make(root, planned)
     except OSError:
         return None
+    own.env[runner.NICE_ENV] = str(nice)
     imported = own.private / "imported.json" if ahead else None  # what it read while it collected
     if imported is not None:
         own.env[runner.AHEAD_ENV] = str(imported)
@@ -257,11 +258,13 @@ def _run(root: Path, planned: standby.Planned, fresh: bool = False) -> tuple[Out
         if proc.cores() > 1:
             runner.parse_ahead(root, args)  # coverage's parse of the covered file, on this core, while the child runs
         if not fresh:
-            try:  # this child sets itself up alone first (it is what the student waits for); then the next one
-                child.wait(timeout=min(HEAD_START, planned.timeout))
-            except subprocess.TimeoutExpired:
-                pass
-            standby.follow(root, planned, _stand_by)  # the next test run's child sets up while this one runs
+            if planned.tests:
+                try:  # this child sets itself up alone first (it is what the student waits for); then the next ones
+                    child.wait(timeout=min(HEAD_START, planned.timeout))
+                except subprocess.TimeoutExpired:
+                    pass
+            # the next test runs' children set up while this one runs (a check: the first test run's, at once)
+            standby.follow(root, planned, _stand_by)
         try:
             child.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:

@@ -1,10 +1,10 @@
-"""Standby children: the next test run's child, set up on the spare core while the current run goes on.
+"""Standby children: the next test runs' children, set up on the spare core while the current run goes on.
 
 About half of a test child's time on the real course is pytest setting itself up before it
 collects anything: its configuration, plugins, conftest files and fixtures (~0.1 s), the same
-for every run of the same test files. So while a test run goes on, the parent starts the child
-of the test run that followed this one last time, as a fork of the warm worker
-(`tasks.sandbox.warm`), with its own files, and that child collects the tests (it imports the
+for every run of the same test files. So while a test run goes on, the parent starts the children
+of the test runs that followed this one last time (below), each a fork of the warm worker
+(`tasks.sandbox.warm`) with its own files, and such a child collects the tests (it imports the
 package and the test files) and stops, on a pipe, before it runs them (`runner._Standby`). In a
 build the exports come before the test runs, so what it imported is what its run tests; the
 parent stamps those files when it starts the standby and compares the stamps when its run comes
@@ -13,16 +13,22 @@ that one, it takes the standby: it takes the course files' stamps for the tamper
 lets it go, and from the go on it is the run it would have been; its timeout and the seconds it
 reports count from then. `doit watch` stands by for the saved module's tests as soon as it sees
 the save, before that module is exported: that standby stops before it collects anything, and
-imports the package only after its go. A standby sets up at nice 10 and takes its priority
-back at the go (where the system lets it: otherwise that run stays at nice 10), and each run
-has its first `spawn.HEAD_START` seconds alone before the next standby starts, so that setting
-up the next run never slows the one the student is waiting for.
+imports the package only after its go. A standby sets up niced (NICE) and takes its priority
+back at the go (where the system lets it: otherwise that run stays niced), and each run
+test run has its first `spawn.HEAD_START` seconds alone before the next standbys start, so that
+setting up the next runs never slows the one the student is waiting for. The first check of a
+process (in a build, that of the edited module) stands by for the first test run at once: a
+check is short, and that test run's answer is the one the student waits for.
 
 Which run follows which is learned: `build/state/next-runs.json` keeps, per run, the run that
 came next in the last build (and `doit watch`, one process, learns that the edited module's
-tests follow the last run of the previous save). The order of a build's runs is not quite the
-same every time (doit keeps file_dep in sets), so up to WAITING standbys wait at once, each
-until its run comes (the oldest is dropped for a new one) or the process ends. A standby is
+tests follow the last run of the previous save). A unit test run is often shorter than the
+next one's set-up, so each run stands by for the next AHEAD runs along that chain, not only
+the next one (runs this build did already are skipped), the nearest at the higher priority
+(nice 10, the others 19). The order of a build's runs is not quite the same every time (doit wakes
+the tasks that waited for one in the order of a set), so up to WAITING standbys wait at
+once, each until its run comes or the process ends; one more is made room for by dropping
+the oldest that is no longer among the next AHEAD (else the oldest). A standby is
 used only if nothing it read before its go has changed since it started: the pytest
 configuration files at the root and the conftest.py files on the way to the test files, and
 for one that collected, the package's and those folders' Python files (else it is dropped:
@@ -58,7 +64,9 @@ from tasks.sandbox.keep import stamp
 
 STANDBY_ENV = "COURSE_STANDBY"  # "0": never stand by
 START = "start"  # the key of "no test run yet in this process": its next run is the first one
-WAITING = 2  # standbys at most at once: doit's order of a build's runs varies a little (its sets of file_dep)
+AHEAD = 3  # the runs a run stands by for: the next ones along the learned chain
+WAITING = 4  # standbys at most at once: doit's order of a build's runs varies a little, so some wait longer
+NICE = (10, 19, 19)  # a standby's nice value while it sets up, by how near its run is (the nearest first)
 KEPT = 1000  # runs whose next run is kept, the latest learned
 INI_FILES = ("pyproject.toml", "pytest.ini", "tox.ini", "setup.cfg", "conftest.py")  # read before collection
 
@@ -183,6 +191,7 @@ class Ready:
 class _State:
     root: Path | None = None
     last: str = START  # the key of this process's last test run
+    done: set[str] = field(default_factory=set)  # the test runs of this build (of this save, in `doit watch`)
     next: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> the run that followed it
     stale: set[str] = field(default_factory=set)  # runs whose conftest imports the package
     waiting: list[Ready] = field(default_factory=list)  # oldest first, at most WAITING
@@ -195,7 +204,7 @@ def _load(root: Path) -> None:
     if _state.root == Path(root):
         return
     drop()
-    _state.root, _state.last, _state.next, _state.stale = Path(root), START, {}, set()
+    _state.root, _state.last, _state.next, _state.stale, _state.done = Path(root), START, {}, set(), set()
     try:
         data = json.loads(layout.at(root, layout.NEXT_RUNS).read_text(encoding="utf-8"))
         _state.next = {str(k): dict(v) for k, v in dict(data["next"]).items()}
@@ -229,14 +238,14 @@ def take(root: Path, planned: Planned) -> Ready | None:
     return None
 
 
-Make = Callable[[Path, "Planned", str, tuple[Any, ...], bool], "Ready | None"]  # spawn's: start a standby child
+Make = Callable[[Path, "Planned", str, tuple[Any, ...], bool, int], "Ready | None"]  # spawn's: start a standby child
 
 
 def follow(root: Path, planned: Planned, make: Make) -> None:
-    """A run has just started: learn it as the next of the last test run, and stand by for what follows it.
+    """A run has just started: learn it as the next of the last test run, and stand by for the ones that follow it.
 
-    That standby collects ahead: in a build, the exports come before the test runs, so the package
-    it imports is the one its run will test (if it is not, its stamps say so, and it is dropped)."""
+    Those standbys collect ahead: in a build, the exports come before the test runs, so the package
+    they import is the one their runs will test (if it is not, their stamps say so, and they are dropped)."""
     if not enabled():
         return
     _load(root)
@@ -248,16 +257,37 @@ def follow(root: Path, planned: Planned, make: Make) -> None:
             _state.next[_state.last] = learned
             _save(root)
         _state.last = key
+        if key in _state.done:  # a run comes again: a new build in this process (`doit watch`'s next save)
+            _state.done.clear()
+        _state.done.add(key)
     elif _state.last != START or _state.waiting:
         return  # a check: the first test run of this process is stood by for at the first check
-    following = _state.next.get(_state.last)
-    if following is None:
-        return
-    try:
-        upcoming = Planned.from_json(following)
-    except (KeyError, TypeError, ValueError):
-        return
-    _stand_by_for(root, upcoming, make, ahead=True)
+    upcoming = _upcoming(root, _state.last)[:None if planned.tests else 1]  # (the next ones, once it runs)
+    near = {p.key(root) for p in upcoming}
+    for rank, following in enumerate(upcoming):
+        _stand_by_for(root, following, make, ahead=True, nice=NICE[min(rank, len(NICE) - 1)], near=near)
+
+
+def _upcoming(root: Path, last: str) -> list[Planned]:
+    """The next AHEAD test runs after `last` along the learned chain, without the ones this build did already."""
+    found: list[Planned] = []
+    seen = {last}
+    here = last
+    while len(found) < AHEAD and len(seen) <= AHEAD + len(_state.done) + 1:
+        data = _state.next.get(here)
+        if data is None:
+            break
+        try:
+            upcoming = Planned.from_json(data)
+        except (KeyError, TypeError, ValueError):
+            break
+        here = upcoming.key(root)
+        if here in seen:
+            break  # the chain came round
+        seen.add(here)
+        if here not in _state.done:
+            found.append(upcoming)
+    return found
 
 
 def expect(root: Path, files: tuple[str, ...], make: Make) -> None:
@@ -267,17 +297,19 @@ def expect(root: Path, files: tuple[str, ...], make: Make) -> None:
     if not enabled() or not files:
         return
     _load(root)
+    _state.done.clear()  # a save: the runs of a new build follow
     for data in list(_state.next.values()):
         try:
             planned = Planned.from_json(data)
         except (KeyError, TypeError, ValueError):
             continue
         if planned.files == files:
-            _stand_by_for(root, planned, make, ahead=False)
+            _stand_by_for(root, planned, make, ahead=False, nice=NICE[0], near={planned.key(root)})
             return
 
 
-def _stand_by_for(root: Path, planned: Planned, make: Make, ahead: bool) -> None:
+def _stand_by_for(root: Path, planned: Planned, make: Make, ahead: bool, nice: int, near: set[str]) -> None:
+    """Stand by for `planned` unless a standby waits for it already; `near`: the runs expected next, kept first."""
     key = planned.key(root)
     if key in _state.stale:
         return
@@ -286,11 +318,13 @@ def _stand_by_for(root: Path, planned: Planned, make: Make, ahead: bool) -> None
             return  # (one that collects after its go is right either way)
         _state.waiting.remove(waiting)  # it would test the package as it was before the coming export
         waiting.drop()
-    ready = make(root, planned, key, stamps(root, planned, ahead), ahead)
+    ready = make(root, planned, key, stamps(root, planned, ahead), ahead, nice)
     if ready is not None:
         _state.waiting.append(ready)
         while len(_state.waiting) > WAITING:
-            _state.waiting.pop(0).drop()
+            gone = next((r for r in _state.waiting if r.key not in near), _state.waiting[0])
+            _state.waiting.remove(gone)
+            gone.drop()
 
 
 def stale(root: Path, planned: Planned) -> None:

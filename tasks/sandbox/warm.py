@@ -44,10 +44,14 @@ from typing import Any
 from tasks.sandbox.bytecode import UNTRUSTED_ENV
 
 # what a unit-test child of the real course imports from outside the course (numpy's lazy submodules,
-# pdb for pytest's debugging plugin, what pytest and the runner import lazily); never the course package
+# pdb for pytest's debugging plugin, what pytest and the runner import lazily, pytest's default plugins
+# that `import pytest` leaves to its configuration: ~25 ms a child); never the course package
 PRELOAD = ("numpy", "numpy.random", "numpy.ma", "numpy.testing", "pytest", "pdb", "faulthandler", "coverage",
            "coverage.control", "coverage.collector", "_pytest._argcomplete", "tracemalloc", "readline", "resource",
-           "statistics", "encodings.unicode_escape")
+           "statistics", "encodings.unicode_escape", "_pytest.faulthandler", "_pytest.helpconfig", "_pytest.junitxml",
+           "_pytest.pastebin", "_pytest.setuponly", "_pytest.setupplan", "_pytest.skipping", "_pytest.threadexception",
+           "_pytest.tracemalloc", "_pytest.unittest", "_pytest.unraisableexception", "_pytest.warnings",
+           "xml.etree.ElementTree")
 READY_TIMEOUT = 30.0  # seconds to wait for the worker's imports
 
 _worker: _Worker | None = None

@@ -148,16 +148,16 @@ def test_a_standby_waits_through_another_run_and_is_dropped_at_the_end_leaving_n
     assert waiting in children_of_worker()
     second = run_child(course, pytest_args("test_second.py"), 60)
     assert second.result is not None and second.result["standby"] == runner.USED
-    run_child(course, pytest_args("test_first.py"), 60)
-    assert len(standby._state.waiting) == 1  # second (learned again) waits: at exit, it is dropped
-    pid = standby._state.waiting[0].child.pid
-    standby.drop()
+    run_child(course, pytest_args("test_first.py"), 60)  # a new build: third, then second followed it last time
+    assert [r.planned.files for r in standby._state.waiting] == [("tests/test_third.py",), ("tests/test_second.py",)]
+    pids = {r.child.pid for r in standby._state.waiting}
+    standby.drop()  # at exit
     for _ in range(50):
-        if pid not in children_of_worker():
+        if not pids & set(children_of_worker()):
             break
         time.sleep(0.05)
     else:
-        pytest.fail("the dropped standby is still alive")
+        pytest.fail("a dropped standby is still alive")
     assert leftovers(course) == ["state/next-runs.json", "state/originals"]  # no private folder, no result file
 
 
@@ -230,9 +230,12 @@ def test_a_check_before_the_first_test_run_stands_by_for_it(course: Path) -> Non
     standby._state.root = None  # a new doit process: its first test run was test_first last time
     outcome = run_child(course, ["import", "--lib", "build/lib", "--target", "pkg.m", "--stub", "pkg"], 60)
     assert outcome.result is not None and outcome.result["status"] == "ok"
+    assert [r.planned.files for r in standby._state.waiting] == [("tests/test_first.py",)]  # the next ones: later
     assert len(children_of_worker()) == 1
     first = run_child(course, pytest_args("test_first.py"), 60)
     assert first.result is not None and first.result["standby"] == runner.USED
+    second = run_child(course, pytest_args("test_second.py"), 60)
+    assert second.result is not None and second.result["standby"] == runner.USED
 
 
 def test_the_worker_serves_a_run_while_a_standby_waits(course: Path) -> None:
@@ -285,3 +288,30 @@ def test_a_standby_sets_up_niced_and_runs_its_tests_at_the_priority_it_had(cours
     mine = os.nice(0)
     assert int(setting_up) == max(mine, runner.STANDBY_NICE)
     assert int(testing) == (mine if os.geteuid() == 0 else max(mine, runner.STANDBY_NICE))
+
+
+def nice_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
+def test_a_run_stands_by_for_the_next_runs_the_nearer_at_the_higher_priority(course: Path) -> None:
+    (course / "tests/test_third.py").write_text("def test_third():\n    assert True\n")
+    for name in ("test_first.py", "test_second.py", "test_third.py"):  # the last build's order
+        run_child(course, pytest_args(name), 60)
+    standby.drop()
+    standby._state.root = None  # a new build, in a new process
+    run_child(course, pytest_args("test_first.py"), 60)
+    waiting = {r.planned.files[0]: r for r in standby._state.waiting}
+    assert sorted(waiting) == ["tests/test_second.py", "tests/test_third.py"]  # not the first: it ran already
+    for name, rank in (("tests/test_second.py", 0), ("tests/test_third.py", 1)):
+        for _ in range(100):  # its runner sets its priority as it starts
+            if nice_of(waiting[name].child.pid) == max(os.nice(0), standby.NICE[rank]):
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail(f"the standby for {name} sets up at nice {nice_of(waiting[name].child.pid)}")
+    # doit's order differs a little this time: third comes before second, and both take their standby
+    for name in ("test_third.py", "test_second.py"):
+        outcome = run_child(course, pytest_args(name), 60)
+        assert outcome.result is not None and outcome.result["standby"] == runner.USED, (name, outcome)
+    assert standby._state.waiting == []  # the chain came round to the first, which this build ran already

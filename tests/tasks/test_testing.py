@@ -38,6 +38,14 @@ def test_passing_tests_with_coverage(tmp_path: Path) -> None:
     assert result["sandbox"] in ("fork", "spawn")
 
 
+@pytest.mark.parametrize("conftest", ["tests/conftest.py", "conftest.py"])
+def test_a_module_a_conftest_imports_is_measured_from_its_first_line(tmp_path: Path, conftest: str) -> None:
+    """Coverage starts at the first conftest (not before pytest's own set-up): what a conftest imports counts."""
+    job = make(tmp_path, "from pkg.m import f\n\n\ndef test_f():\n    assert f() == 1\n", cover="build/lib/pkg/m.py")
+    (tmp_path / conftest).write_text("import pkg.m  # the module's 'def' line runs here\n")
+    assert run_tests(job) == {"passed": 1, "coverage": 100.0}
+
+
 @pytest.mark.parametrize(("test", "extra", "lines"), [
     ("from pkg.m import f\n\n\ndef test_f():\n    assert f() == 2\n", {},
      ["test:m: 1 of 1 tests failed",
