@@ -6,7 +6,9 @@
 
 Two copies of the real course: one driven by this checkout's build system ("after"), one
 by the build system of `--before` (a git ref; its tasks/ and dodo.py from `git archive`).
-Per copy, each a fresh `doit` as a student types it:
+Per copy, each a fresh `doit` as a student types it (the copies' layers-edit rounds take
+turns, so that the machine's drift over the run falls on both alike; the other scenarios
+run copy after copy):
 
 - middle-module edit: an exported-code edit of `layers`, then serial `doit`; beside it the
   same unit/integration/system test files (SPEC 5's closure of the edit) in ONE pytest
@@ -166,32 +168,47 @@ def worker_rss() -> int | None:
 SCENARIOS = ("edit", "n2", "fix", "loop")
 
 
-def bench(course: Course, label: str, runs: int, timeout: float, only: tuple[str, ...] = SCENARIOS) -> dict[str, Any]:
-    src = course.source(MODULE)
-    original = src.read_text(encoding="utf-8")
-    env = environ(course)
-    log(f"{label}: cold build")
-    timed_doit(course)
-    res: dict[str, Any] = {"label": label}
-    expected = expected_tasks(course.root, MODULE, "code")
-    files = closure_files(course.root, expected)
-    verdict = re.compile(rf"^(== {MODULE} passed| ?\d+ {MODULE}\s)")
-    walls, verdicts, ran_n, pytest_walls, parallel = [], [], [], [], []
-    split: list[dict[str, float]] = []
-    rss: list[int] = []
-    for k in range(runs):
-        src.write_text(original + EDIT.format(k=k), encoding="utf-8")
-        wall, ran, seen, _ = timed_doit(course, marker=verdict)
-        walls.append(wall)
-        ran_n.append(len(ran))
-        split.append(phases(seen))
+class _Loop:
+    """One course copy in the layers-edit scenario: its cold build, then one edit round at a time."""
+
+    def __init__(self, course: Course, label: str) -> None:
+        self.course, self.label = course, label
+        self.src = course.source(MODULE)
+        self.original = self.src.read_text(encoding="utf-8")
+        self.env = environ(course)
+        log(f"{label}: cold build")
+        timed_doit(course)
+        self.expected = expected_tasks(course.root, MODULE, "code")
+        self.files = closure_files(course.root, self.expected)
+        self.walls: list[float] = []
+        self.verdicts: list[float] = []
+        self.ran_n: list[int] = []
+        self.pytest_walls: list[float] = []
+        self.split: list[dict[str, float]] = []
+
+    def round(self, k: int) -> None:
+        """An exported-code edit of layers, serial `doit`, then the same tests in one pytest process."""
+        verdict = re.compile(rf"^(== {MODULE} passed| ?\d+ {MODULE}\s)")
+        self.src.write_text(self.original + EDIT.format(k=k), encoding="utf-8")
+        wall, ran, seen, _ = timed_doit(self.course, marker=verdict)
+        self.walls.append(wall)
+        self.ran_n.append(len(ran))
+        self.split.append(phases(seen))
         if seen is not None:
-            verdicts.append(seen)
+            self.verdicts.append(seen)
         start = time.perf_counter()
-        subprocess.run([PY, "-m", "pytest", "-q", "-p", "no:cacheprovider", *files], cwd=course.root,
-                       env={**env, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}, capture_output=True, check=False)
-        pytest_walls.append(time.perf_counter() - start)
-    log(f"{label}: layers edit, serial {median(walls)} s; one pytest {median(pytest_walls)} s")
+        subprocess.run([PY, "-m", "pytest", "-q", "-p", "no:cacheprovider", *self.files], cwd=self.course.root,
+                       env={**self.env, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}, capture_output=True, check=False)
+        self.pytest_walls.append(time.perf_counter() - start)
+
+
+def bench(loop: _Loop, runs: int, timeout: float, only: tuple[str, ...] = SCENARIOS) -> dict[str, Any]:
+    """The scenarios after the layers edit's rounds (which `main` runs, the copies' rounds alternating)."""
+    course, label, src, original, env = loop.course, loop.label, loop.src, loop.original, loop.env
+    log(f"{label}: layers edit, serial {median(loop.walls)} s; one pytest {median(loop.pytest_walls)} s")
+    res: dict[str, Any] = {"label": label}
+    parallel: list[float] = []
+    rss: list[int] = []
     for k in range(runs if "n2" in only else 0):
         src.write_text(original + EDIT.format(k=100 + k), encoding="utf-8")
         # the worker's memory, sampled while a run is under way
@@ -204,10 +221,10 @@ def bench(course: Course, label: str, runs: int, timeout: float, only: tuple[str
                 rss.append(size)
             time.sleep(0.5)
         parallel.append(time.perf_counter() - start)
-    res["edit"] = {"doit_serial": walls, "one_pytest": pytest_walls, "doit_n2": parallel, "tasks": ran_n,
-                   "expected_tasks": len(expected), "test_files": len(files), "verdict": verdicts,
+    res["edit"] = {"doit_serial": loop.walls, "one_pytest": loop.pytest_walls, "doit_n2": parallel, "tasks": loop.ran_n,
+                   "expected_tasks": len(loop.expected), "test_files": len(loop.files), "verdict": loop.verdicts,
                    "worker_rss_max": max(rss) if rss else None,
-                   "phases": {name: [p[name] for p in split if name in p] for name in PHASES}}
+                   "phases": {name: [p[name] for p in loop.split if name in p] for name in PHASES}}
     src.write_text(original, encoding="utf-8")
     res["fix"] = {"wall": [], "downstream": [], "first": []}
     res["loop"] = {"wall": [], "timeout": timeout, "timeouts_hit": []}
@@ -298,12 +315,17 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(only) - set(SCENARIOS))
     if unknown:
         parser.error(f"unknown scenario(s) {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}")
-    results = []
     with tempfile.TemporaryDirectory(prefix="tinytorch-editloop-") as tmp:
-        if not args.no_before:
-            results.append(bench(before_course(Path(tmp) / "before", args.before), f"before {args.before[:7]}",
-                                 args.runs, args.timeout, only))
-        results.append(bench(copy_real(Path(tmp) / "after"), "after", args.runs, args.timeout, only))
+        # both copies first (the checkout as it is now), then their edit rounds in turn: a drift of the
+        # machine's speed over the minutes of a run falls on both alike
+        copies = [] if args.no_before else [(before_course(Path(tmp) / "before", args.before),
+                                             f"before {args.before[:7]}")]
+        copies.append((copy_real(Path(tmp) / "after"), "after"))
+        loops = [_Loop(course, label) for course, label in copies]
+        for k in range(args.runs):
+            for loop in loops:
+                loop.round(k)
+        results = [bench(loop, args.runs, args.timeout, only) for loop in loops]
     text = table(results, args.runs)
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)
