@@ -12,6 +12,7 @@ each module's imports by the digest of its bytes (build/state), so a start parse
 from __future__ import annotations
 
 import ast
+import contextlib
 import hashlib
 import marshal
 import os
@@ -83,8 +84,9 @@ def _save() -> None:
         tmp.write_bytes(marshal.dumps(_kept))
         os.replace(tmp, store)
         _new.clear()
-    except OSError:  # a cache: without it the next start parses again
-        tmp.unlink(missing_ok=True)
+    except OSError:  # a cache: without it the next start parses again (a read-only build/: nothing to remove)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
 
 
 def _imports(path: Path) -> set[str]:

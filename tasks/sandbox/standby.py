@@ -14,7 +14,7 @@ lets it go, and from the go on it is the run it would have been; its timeout and
 reports count from then. `doit watch` stands by for the saved module's tests as soon as it sees
 the save, before that module is exported: that standby stops before it collects anything, and
 imports the package only after its go. A standby sets up niced (NICE) and takes its priority
-back at the go (where the system lets it: otherwise that run stays niced), and each run
+back at the go (where the system lets it: otherwise that run stays niced), and each
 test run has its first `spawn.HEAD_START` seconds alone before the next standbys start, so that
 setting up the next runs never slows the one the student is waiting for. The first check of a
 process (in a build, that of the edited module) stands by for the first test run at once: a
