@@ -293,9 +293,7 @@ class _Standby:
 
     def _wait(self, session: Any) -> None:
         if self.ahead:  # which course files it read: only their stamps decide whether it may be used
-            here, system = Path.cwd().resolve(), Path(__file__).resolve().parents[1]  # the course; the build system
-            files = {str(Path(f).resolve()) for m in list(sys.modules.values()) if (f := getattr(m, "__file__", None))}
-            read = sorted(f for f in files if _under(f, here) and not _under(f, system))
+            read = sorted(_course_files(str(self.lib)))
             tmp = f"{self.ahead}.{os.getpid()}.tmp"
             with open(tmp, "w", encoding="utf-8") as out:
                 json.dump(read, out)
@@ -332,6 +330,23 @@ class _Measure:
 
     def pytest_load_initial_conftests(self) -> None:
         self.cov.start()
+
+
+def _course_files(lib: str) -> set[str]:
+    """The real paths of the course's files this process imported: the package's (`lib`, resolved), and the others
+    under the working directory, but not the interpreter's (a `.venv` inside the course) nor the build system's."""
+    package, here = lib + os.sep, os.getcwd() + os.sep
+    skip = tuple({os.path.realpath(p) + os.sep for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+                 | {f"{Path(__file__).resolve().parents[1]}{os.sep}"})
+    found = set()
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        if not isinstance(path, str):
+            continue
+        path = os.path.abspath(path)
+        if path.startswith(package) or (path.startswith(here) and not path.startswith(skip)):
+            found.add(os.path.realpath(path))
+    return found
 
 
 def _nice(value: int, back: bool = False) -> int | None:

@@ -127,7 +127,7 @@ def stamps(root: Path, planned: Planned, ahead: bool = False) -> tuple[Any, ...]
             here = here.parent
     lib = runner.option(planned.args, "--lib")
     if ahead and lib is not None:
-        paths.update((root / lib).rglob("*.py"))
+        paths.update((root / lib).resolve().rglob("*.py"))  # as the child names them (build/ may be a symlink)
     return tuple((str(path), stamp(str(path))) for path in sorted(paths))
 
 

@@ -101,6 +101,26 @@ def test_an_export_while_a_standby_waited_means_a_fresh_child_with_the_code_of_n
     assert "assert 2 == 1" in second.output
 
 
+def test_an_export_while_a_standby_waited_is_seen_when_build_is_a_symlink_to_another_disk(course: Path) -> None:
+    elsewhere = course.parent / f"{course.name}-disk"
+    (course / "build").rename(elsewhere)
+    (course / "build").symlink_to(elsewhere)  # as the read-only-disk message suggests
+    (course / "build/lib/pkg/other.py").write_text("OTHER = 0\n")
+    learn(course)
+    run_child(course, pytest_args("test_first.py"), 60)
+    (waiting,) = standby._state.waiting
+    for _ in range(100):  # it has collected, and said what it read
+        if waiting.imported is not None and waiting.imported.exists():
+            break
+        time.sleep(0.05)
+    assert waiting.imported is not None and str(elsewhere.resolve() / "lib/pkg/m.py") in waiting.imported.read_text()
+    (course / "build/lib/pkg/other.py").write_text("OTHER = 1\n")  # not read by its tests
+    module(course, "VALUE = 3\n")  # read by them: the standby is not used
+    second = run_child(course, pytest_args("test_second.py"), 60)
+    assert second.result is not None and "standby" not in second.result, second
+    assert "assert 3 == 1" in second.output
+
+
 def test_a_package_file_its_tests_never_read_may_change_meanwhile(course: Path) -> None:
     (course / "build/lib/pkg/__init__.py").write_text("")
     (course / "build/lib/pkg/other.py").write_text("OTHER = 0\n")
