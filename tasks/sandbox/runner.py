@@ -336,7 +336,8 @@ def _course_files(lib: str) -> set[str]:
     """The real paths of the course's files this process imported: the package's (`lib`, resolved), and the others
     under the working directory, but not the interpreter's (a `.venv` inside the course) nor the build system's."""
     package, here = lib + os.sep, os.getcwd() + os.sep
-    skip = tuple({os.path.realpath(p) + os.sep for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    prefixes = (sys.prefix, sys.base_prefix, sys.exec_prefix)
+    skip = tuple({f(p) + os.sep for p in prefixes for f in (os.path.abspath, os.path.realpath)}
                  | {f"{Path(__file__).resolve().parents[1]}{os.sep}"})
     found = set()
     for module in list(sys.modules.values()):
