@@ -48,6 +48,19 @@ def learn(course: Path) -> None:
         assert outcome.result is not None and outcome.result["exit_code"] == 0, outcome
 
 
+def read_by_the_standby_of_second(course: Path) -> list[str]:
+    """Run first; then what the standby of second (the one waiting) says it read, once it has collected."""
+    run_child(course, pytest_args("test_first.py"), 60)
+    (waiting,) = standby._state.waiting
+    for _ in range(100):
+        if waiting.imported is not None and waiting.imported.exists():
+            break
+        time.sleep(0.05)
+    assert waiting.imported is not None
+    read: list[str] = json.loads(waiting.imported.read_text())
+    return read
+
+
 def children_of_worker() -> list[int]:
     """The worker's live children: a run's child says it is done before its exit, so one may still be on its way out."""
     pid = warm.worker_pid()
@@ -107,13 +120,8 @@ def test_an_export_while_a_standby_waited_is_seen_when_build_is_a_symlink_to_ano
     (course / "build").symlink_to(elsewhere)  # as the read-only-disk message suggests
     (course / "build/lib/pkg/other.py").write_text("OTHER = 0\n")
     learn(course)
-    run_child(course, pytest_args("test_first.py"), 60)
-    (waiting,) = standby._state.waiting
-    for _ in range(100):  # it has collected, and said what it read
-        if waiting.imported is not None and waiting.imported.exists():
-            break
-        time.sleep(0.05)
-    assert waiting.imported is not None and str(elsewhere.resolve() / "lib/pkg/m.py") in waiting.imported.read_text()
+    read = read_by_the_standby_of_second(course)
+    assert str(elsewhere.resolve() / "lib/pkg/m.py") in read
     (course / "build/lib/pkg/other.py").write_text("OTHER = 1\n")  # not read by its tests
     module(course, "VALUE = 3\n")  # read by them: the standby is not used
     second = run_child(course, pytest_args("test_second.py"), 60)
@@ -125,13 +133,8 @@ def test_a_package_file_its_tests_never_read_may_change_meanwhile(course: Path) 
     (course / "build/lib/pkg/__init__.py").write_text("")
     (course / "build/lib/pkg/other.py").write_text("OTHER = 0\n")
     learn(course)
-    run_child(course, pytest_args("test_first.py"), 60)
-    (waiting,) = standby._state.waiting
-    for _ in range(100):  # it has collected, and said what it read
-        if waiting.imported is not None and waiting.imported.exists():
-            break
-        time.sleep(0.05)
-    assert waiting.imported is not None and str(course.resolve() / "build/lib/pkg/m.py") in waiting.imported.read_text()
+    read = read_by_the_standby_of_second(course)
+    assert str(course.resolve() / "build/lib/pkg/m.py") in read
     (course / "build/lib/pkg/__init__.py").write_text("from pkg.m import VALUE\n")  # `init`; a stub here
     (course / "build/lib/pkg/other.py").write_text("OTHER = 1\n")  # another module's export
     second = run_child(course, pytest_args("test_second.py"), 60)
