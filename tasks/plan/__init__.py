@@ -11,7 +11,8 @@ from tasks.plan.pipeline import Pipeline
 from tasks.plan.release import Release
 from tasks.plan.reports import Reports
 from tasks.plan.student import Student
-from tasks.sandbox import bytecode
+from tasks.sandbox import bytecode, spawn
+from tasks.tools import doitcmd
 
 
 @dataclass(frozen=True)
@@ -30,4 +31,8 @@ class Plan:
         if not bytecode.untrusted():  # in a submission's scratch tree, student code could rewrite the store
             codeversion.keep_in(layout.at(root, layout.CODE_IMPORTS))
         pipeline = Pipeline.load(root)
+        if doitcmd.current_command() in ("run", "watch") and not doitcmd.parallel():
+            # a file the student edits changed since the last run: the warm worker's imports and the first test
+            # run's set-up overlap the loading of the task list and the first export, instead of following them
+            spawn.prestart_if_changed(root, (str(root / f) for f in pipeline.edited()), layout.at(root, layout.TIMINGS))
         return cls(pipeline, Release(pipeline), Reports(pipeline), Student(pipeline), Grade(pipeline))

@@ -93,6 +93,16 @@ class Pipeline:
             self._generated[name] = module_path(Path(self.manifest.lib), target).as_posix()
         return self._generated[name]
 
+    def edited(self) -> list[str]:
+        """The files a student edits, relative to the root: the sources, their paired notebooks, the test files."""
+        files = []
+        for m in self.manifest.modules:
+            files.append(m.source)
+            if not m.source.endswith(".ipynb"):
+                files.append(layout.paired_notebook(m.source))
+            files.extend(m.tests)
+        return files
+
     def closure(self, names: list[str] | tuple[str, ...]) -> list[str]:
         """Names and their transitive dependencies, in course order."""
         reach = closure(self.graph, names)

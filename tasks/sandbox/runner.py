@@ -33,11 +33,13 @@ from tasks.sandbox.notify import Folders
 
 PARENT_ENV = "TASKS_SANDBOX_PARENT"  # the pid of the doit process that started this child
 STANDBY_ENV = "TASKS_SANDBOX_STANDBY"  # a standby child's go pipe (tasks.sandbox.standby): wait on it to collect
-AHEAD_ENV = "TASKS_SANDBOX_AHEAD"  # a file: that standby collects first, lists there what it imported, and waits
+AHEAD_ENV = "TASKS_SANDBOX_AHEAD"  # a file: where that standby lists what it imported, if it collects before its go
+# the words on a standby's go pipe: collect now (started after the export; started before it), and go
+AHEAD, COLLECT, GO = b"a", b"c", b"g"
 NICE_ENV = "TASKS_SANDBOX_NICE"  # the nice value a standby sets up at (STANDBY_NICE when not given)
 STALE = "stale"  # a standby's result when the course package was imported before its go: run it afresh
 USED = "used"  # a standby's result otherwise
-STANDBY_NICE = 10  # a standby sets up at this nice value, and gets its own back at its go
+STANDBY_NICE = 10  # a standby sets up at this nice value (unless told another), and gets its own back at its go
 SHOWN = 2000  # characters of import-time output kept in the result
 
 
@@ -267,48 +269,61 @@ _FRAME = re.compile(r"^(?P<path>[^\s:][^:]*\.py):(?P<line>\d+): in (?P<name>.+)$
 
 
 class _Standby:
-    """A pytest plugin for a standby child: configured, it waits for its go before it collects.
+    """A pytest plugin for a standby child: configured, it waits for a word on its go pipe before it collects.
 
     Everything up to here (pytest's configuration, plugins, conftest files, fixtures) is the same
-    for the run it stands by for; the tests and the package are only imported after the go. A
-    closed pipe instead of a go: the standby is not needed, and the child ends quietly.
-
-    `ahead`: it collects first (imports the package and the test files), and waits for its go
-    before running the tests. The parent took the stamps of those files before it started and
-    compares them at the go (`tasks.sandbox.standby`): a changed one means it is not used.
+    for the run it stands by for. GO: the tests and the package are imported only now, and the
+    run goes on. AHEAD or COLLECT: it collects first (imports the package and the test files),
+    lists in `listing` the course files it read, and waits for GO before it runs the tests. The
+    parent took the stamps of those files just before that word and compares them at the go
+    (`tasks.sandbox.standby`): a changed one means it is not used. COLLECT comes to a standby set
+    up before the export its run tests, so a package a conftest.py imported before it is older
+    code: the standby ends as STALE (so does one told GO, for the same reason). A closed pipe:
+    the standby is not needed, and the child ends quietly.
     """
 
-    def __init__(self, fd: int, lib: Path, result: str, *on_go: Callable[[], None], ahead: str = "") -> None:
-        self.fd, self.lib, self.result, self.ahead = fd, lib, result, ahead
+    def __init__(self, fd: int, lib: Path, result: str, *on_go: Callable[[], None], listing: str = "") -> None:
+        self.fd, self.lib, self.result, self.listing = fd, lib, result, listing
         self.on_go = list(on_go)  # what a run does first: arm the stack dump, read the course files' stamps
         self.niced: int | None = None  # the priority it had before its set-up, given back at the go
+        self.collecting = False  # it collects before its go
+
+    def _word(self) -> bytes:
+        word = os.read(self.fd, 1)
+        if not word:
+            os._exit(0)
+        return word
 
     def pytest_collection(self, session: Any) -> None:
-        if not self.ahead:
-            self._wait(session)
+        word = self._word()
+        if word != AHEAD:
+            early = sorted(name for name, mod in list(sys.modules.items())
+                           if _under(getattr(mod, "__file__", None), self.lib))
+            if early:  # a conftest.py imported the package before the export: that code may be older
+                with open(self.result, "w", encoding="utf-8") as f:
+                    json.dump({"standby": STALE, "imported": early[:5]}, f)
+                os._exit(0)
+        if word == GO:
+            self._go(session)
+        else:
+            self.collecting = True
 
     def pytest_collection_finish(self, session: Any) -> None:
-        if self.ahead:
-            self._wait(session)
-
-    def _wait(self, session: Any) -> None:
-        if self.ahead:  # which course files it read: only their stamps decide whether it may be used
-            read = sorted(_course_files(str(self.lib)))
-            tmp = f"{self.ahead}.{os.getpid()}.tmp"
+        if not self.collecting:
+            return
+        if self.listing:  # which course files it read: only their stamps decide whether it may be used
+            tmp = f"{self.listing}.{os.getpid()}.tmp"
             with open(tmp, "w", encoding="utf-8") as out:
-                json.dump(read, out)
-            os.replace(tmp, self.ahead)
-        if not os.read(self.fd, 1):
+                json.dump(sorted(_course_files(str(self.lib))), out)
+            os.replace(tmp, self.listing)
+        if self._word() != GO:
             os._exit(0)
+        self._go(session)
+
+    def _go(self, session: Any) -> None:
         os.close(self.fd)
         if self.niced is not None:
             _nice(self.niced, back=True)
-        early = [] if self.ahead else sorted(name for name, mod in list(sys.modules.items())
-                                             if _under(getattr(mod, "__file__", None), self.lib))
-        if early:  # a conftest.py imported the package before the go: that code may be older than the export
-            with open(self.result, "w", encoding="utf-8") as f:
-                json.dump({"standby": STALE, "imported": early[:5]}, f)
-            os._exit(0)
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None and hasattr(reporter, "_session_start"):  # "passed in ..." counts from the go
             from _pytest import timing
@@ -587,9 +602,9 @@ def main(argv: list[str] | None = None) -> int:
             faulthandler.dump_traceback_later(ns.stack_after, file=_KEPT[-1])
 
     go = os.environ.pop(STANDBY_ENV, "")
-    ahead = os.environ.pop(AHEAD_ENV, "")
+    listing = os.environ.pop(AHEAD_ENV, "")
     nice = os.environ.pop(NICE_ENV, "")
-    standby = _Standby(int(go), lib, ns.result, arm, ahead=ahead) if go.isdigit() and ns.mode == "pytest" else None
+    standby = _Standby(int(go), lib, ns.result, arm, listing=listing) if go.isdigit() and ns.mode == "pytest" else None
     if standby is None:
         arm()  # a standby's timeout counts from its go
     else:  # its set-up takes only what the run before it (and the standbys nearer their runs) leave of the CPU

@@ -11,14 +11,21 @@ parent stamps those files when it starts the standby and compares the stamps whe
 (a changed one: the standby is dropped, the run done afresh). When the parent's next test run is
 that one, it takes the standby: it takes the course files' stamps for the tamper watch, then
 lets it go, and from the go on it is the run it would have been; its timeout and the seconds it
-reports count from then. `doit watch` stands by for the saved module's tests as soon as it sees
-the save, before that module is exported: that standby stops before it collects anything, and
-imports the package only after its go. A standby sets up niced (NICE) and takes its priority
+reports count from then.
+
+A build's first test run (in a build, that of the edited module: the answer the student waits
+for) is stood by for before its module is exported (`anticipate`): when a file the student edits
+changed since the last run, as dodo.py loads (`spawn.prestart_if_changed`), else at the first
+notebook sync or export. Such a standby stops before it collects anything; the next check (the
+check follows the export) tells it to collect (`Ready.collect`: its stamps are taken then), so
+that it has collected by the time its run comes. `doit watch` stands by the same way for the
+saved module's tests as soon as it sees the save. One told to go without having collected imports
+the package only after its go. A standby sets up niced (NICE) and takes its priority
 back at the go (where the system lets it: otherwise that run stays niced), and each
 test run has its first `spawn.HEAD_START` seconds alone before the next standbys start, so that
-setting up the next runs never slows the one the student is waiting for. The first check of a
-process (in a build, that of the edited module) stands by for the first test run at once: a
-check is short, and that test run's answer is the one the student waits for.
+setting up the next runs never slows the one the student is waiting for. A check stands by for
+the runs that follow the last test run that no standby waits for yet (the first check: for the
+first test run only).
 
 Which run follows which is learned: `build/state/next-runs.json` keeps, per run, the run that
 came next in the last build (and `doit watch`, one process, learns that the edited module's
@@ -32,10 +39,10 @@ the oldest that is no longer among the next AHEAD (else the oldest). A standby i
 used only if nothing it read before its go has changed since it started: the pytest
 configuration files at the root and the conftest.py files on the way to the test files, and
 for one that collected, the package's and those folders' Python files (else it is dropped:
-killed, its files removed). For the watch's standby, a conftest.py that imports the package
-makes it stale (that code may be older than the export): the run is then done afresh, and that
-run is not stood by for again; so is a run whose standby ended before its go (a test file that
-exits at import).
+killed, its files removed). For a standby set up before the export, a conftest.py that imports
+the package makes it stale (that code may be older than the export): the run is then done
+afresh, and that run is not stood by for again; so is a run whose standby ended before its go (a
+test file that exits at import).
 
 Off where it cannot pay or cannot be trusted: without the warm worker, on a single core (the
 standby would take the current run's CPU), under `doit -n` (the cores are busy; and each
@@ -66,7 +73,7 @@ STANDBY_ENV = "COURSE_STANDBY"  # "0": never stand by
 START = "start"  # the key of "no test run yet in this process": its next run is the first one
 AHEAD = 3  # the runs a run stands by for: the next ones along the learned chain
 WAITING = 4  # standbys at most at once: doit's order of a build's runs varies a little, so some wait longer
-NICE = (10, 19, 19)  # a standby's nice value while it sets up, by how near its run is (the nearest first)
+NICE = (runner.STANDBY_NICE, 19, 19)  # a standby's nice value while it sets up, by how near its run is (the nearest first)
 KEPT = 1000  # runs whose next run is kept, the latest learned
 INI_FILES = ("pyproject.toml", "pytest.ini", "tox.ini", "setup.cfg", "conftest.py")  # read before collection
 
@@ -139,15 +146,26 @@ class Ready:
     key: str
     planned: Planned
     stamps: tuple[Any, ...]
-    imported: Path | None  # it collects before its go (`runner._Standby`), and lists here the course files it read
+    listing: Path  # where it lists the course files it read, when it collects before its go (`runner._Standby`)
+    ahead: bool  # it collects before its go (told so when it started, or since `collect`)
     child: Any
     go_pipe: int
     held: Any
     discard: Callable[[Ready], None]  # kill it and remove its files (spawn's side)
 
-    @property
-    def ahead(self) -> bool:
-        return self.imported is not None
+    def collect(self, root: Path) -> None:
+        """Have it collect now, before its go: the export its run tests is done (its stamps are taken first)."""
+        if self.ahead or self.go_pipe < 0:
+            return
+        now = stamps(root, self.planned, ahead=True)
+        lib = runner.option(self.planned.args, "--lib")
+        if lib is not None:
+            bytecode.prepare(root, lib)  # it imports the package now
+        try:
+            os.write(self.go_pipe, runner.COLLECT)
+        except BrokenPipeError:
+            return  # it is gone already: its run finds that out at its go
+        self.stamps, self.ahead = now, True
 
     def current(self, now: tuple[Any, ...]) -> bool:
         """Whether what it read is as it was when it started (`now`: the stamps of the same files today).
@@ -156,10 +174,10 @@ class Ready:
         `__init__.py` that `init` rewrote meanwhile is no matter to a unit test that never ran it."""
         if self.stamps == now:
             return True
-        if self.imported is None:
+        if not self.ahead:
             return False
         try:
-            read = set(json.loads(self.imported.read_text(encoding="utf-8")))
+            read = set(json.loads(self.listing.read_text(encoding="utf-8")))
         except (OSError, ValueError, TypeError):
             return False  # still collecting: any file it may read could be one that changed
         before, after = dict(self.stamps), dict(now)
@@ -171,7 +189,7 @@ class Ready:
     def go(self) -> bool:
         """Let it go; False when it is gone already (its set-up or its collection ended the process)."""
         try:
-            os.write(self.go_pipe, b"g")
+            os.write(self.go_pipe, runner.GO)
         except BrokenPipeError:
             return False
         finally:
@@ -183,8 +201,8 @@ class Ready:
         if self.go_pipe >= 0:
             os.close(self.go_pipe)  # the child reads the end of its pipe, and ends
             self.go_pipe = -1
+        self.discard(self)  # (while its pid, if the worker has sent it, can still be read)
         self.child.drop()
-        self.discard(self)
 
 
 @dataclass
@@ -260,9 +278,12 @@ def follow(root: Path, planned: Planned, make: Make) -> None:
         if key in _state.done:  # a run comes again: a new build in this process (`doit watch`'s next save)
             _state.done.clear()
         _state.done.add(key)
-    elif _state.last != START or _state.waiting:
-        return  # a check: the first test run of this process is stood by for at the first check
-    upcoming = _upcoming(root, _state.last)[:None if planned.tests else 1]  # (the next ones, once it runs)
+    else:  # a check follows an export: the standbys set up before it (`anticipate`, `expect`) collect now
+        for ready in list(_state.waiting):
+            ready.collect(root)
+    upcoming = _upcoming(root, _state.last)
+    if _state.last == START:
+        upcoming = upcoming[:1]  # before the first test run: the ones after it are stood by for once it runs
     near = {p.key(root) for p in upcoming}
     for rank, following in enumerate(upcoming):
         _stand_by_for(root, following, make, ahead=True, nice=NICE[min(rank, len(NICE) - 1)], near=near)
@@ -290,6 +311,20 @@ def _upcoming(root: Path, last: str) -> list[Planned]:
     return found
 
 
+def anticipate(root: Path, make: Make) -> None:
+    """The first export of a build is about to begin: stand by now for the build's first test run, as last learned.
+
+    It sets up while the exports run (on the other core, as the warm worker gets ready), and
+    collects at the next check (`follow`), once the export its run tests is done."""
+    if not enabled():
+        return
+    _load(root)
+    if _state.last != START or _state.waiting:
+        return
+    for planned in _upcoming(root, START)[:1]:
+        _stand_by_for(root, planned, make, ahead=False, nice=NICE[0], near={planned.key(root)})
+
+
 def expect(root: Path, files: tuple[str, ...], make: Make) -> None:
     """Stand by now for the test run of `files` as it was last planned (`doit watch`: the saved module's tests).
 
@@ -314,8 +349,11 @@ def _stand_by_for(root: Path, planned: Planned, make: Make, ahead: bool, nice: i
     if key in _state.stale:
         return
     for waiting in [r for r in _state.waiting if r.key == key]:
-        if waiting.ahead == ahead or ahead:
-            return  # (one that collects after its go is right either way)
+        if ahead:
+            waiting.collect(root)  # (one that has collected already is left as it is)
+            return
+        if not waiting.ahead:
+            return
         _state.waiting.remove(waiting)  # it would test the package as it was before the coming export
         waiting.drop()
     ready = make(root, planned, key, stamps(root, planned, ahead), ahead, nice)

@@ -19,7 +19,9 @@ a plain interpreter. `mode()` says which one ran, for the result files.
 Protocol (a private AF_UNIX datagram socketpair): the parent sends a JSON request with an
 id and the write end of the output pipe (SCM_RIGHTS), and for a standby child
 (`tasks.sandbox.standby`) the read end of its go pipe too; the worker forks, replies
-{"id", "pid"}, and replies {"id", "status"} when that child ends. Several children may be
+{"id", "pid"}, and replies {"id", "status"} when that child ends. A standby may be asked
+for while the worker still imports: its request waits in the socket, the worker forks it once
+ready, and the parent reads its pid when it needs it (`WarmChild.forked`). Several children may be
 alive at once (a run, and the standby for the next one); one thread at a time runs through
 the worker (doit runs one action at a time per process; `doit -n N` workers each get their
 own). The worker dies with its parent: PR_SET_PDEATHSIG on Linux, and everywhere when the
@@ -88,6 +90,7 @@ class _Worker:
                                      pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL)
         theirs.close()
+        self.owner = os.getpid()  # a process forked from this one (`doit -n`) starts its own worker
         self.ready = False
         self.runs = 0  # ids of requests
         self.kept: list[dict[str, Any]] = []  # replies read while waiting for another run's
@@ -95,16 +98,18 @@ class _Worker:
 
     def wait_ready(self) -> bool:
         if not self.ready:
-            self.ready = self.receive(READY_TIMEOUT).get("ready") is True
+            self.receive(READY_TIMEOUT)
         return self.ready
 
     def receive(self, timeout: float | None, run: int | None = None, key: str = "") -> dict[str, Any]:
-        """The next reply (of run `run` that has `key`, when given; others are kept for their readers)."""
+        """The next reply of run `run` that has `key` (others are kept for their readers); no run: the ready reply."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             for i, kept in enumerate(self.kept):
                 if run is not None and kept.get("id") == run and key in kept:
                     return self.kept.pop(i)
+            if run is None and self.ready:
+                return {"ready": True}
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             ready, _, _ = select.select([self.sock], [], [], left)
             if not ready:
@@ -113,9 +118,11 @@ class _Worker:
             if not data:
                 raise ConnectionError("the warm worker closed its socket")
             reply: dict[str, Any] = json.loads(data)
-            if run is None or (reply.get("id") == run and key in reply):
+            if reply.get("ready") is True:  # its first reply (requests sent before it wait in the socket)
+                self.ready = True
+            elif reply.get("id") == run and key in reply:
                 return reply
-            if reply.get("id") not in self.dropped:
+            elif reply.get("id") not in self.dropped:
                 self.kept = [*self.kept[-63:], reply]  # bounded: an interrupted run's status is never read
 
     def stop(self) -> None:
@@ -130,11 +137,21 @@ class _Worker:
 def prestart() -> None:
     """Start the worker now, without waiting for it (its imports overlap the caller's work)."""
     global _worker
+    if _worker is not None and _worker.owner != os.getpid():
+        _worker = None  # the parent's (this process is a fork of it): its socket and replies are not ours
     if _worker is None and enabled():
         try:
             _worker = _Worker()
         except OSError:
             _worker = None
+
+
+def stop() -> None:
+    """Stop the worker, if this process has one (the next run starts another)."""
+    global _worker
+    if _worker is not None and _worker.owner == os.getpid():
+        _worker.stop()
+    _worker = None
 
 
 def _ready_worker() -> _Worker | None:
@@ -155,15 +172,30 @@ def _ready_worker() -> _Worker | None:
 class WarmChild:
     """A forked child of the worker, with the parts of `subprocess.Popen` that `tasks.sandbox.spawn` uses."""
 
-    def __init__(self, worker: _Worker, args: list[str], run: int, pid: int, out: int, owns: bool) -> None:
-        self.worker, self.args, self.run, self.pid = worker, args, run, pid
+    def __init__(self, worker: _Worker, args: list[str], run: int, pid: int | None, out: int, owns: bool) -> None:
+        self.worker, self.args, self.run, self._pid = worker, args, run, pid
         self.stdout = os.fdopen(out, "rb")  # the child's stdout and stderr; EOF once it and its group are gone
         self.returncode: int | None = None
         self.owns = owns  # this child's run holds the worker (`_busy`) until it is waited for
 
+    @property
+    def pid(self) -> int:
+        if self._pid is None:
+            raise ProcessLookupError(f"the warm worker has not forked run {self.run} yet")
+        return self._pid
+
+    def forked(self, timeout: float = READY_TIMEOUT) -> bool:
+        """Whether the worker has forked this child (a standby asked for before it was ready): wait `timeout` at most."""
+        if self._pid is None:
+            try:
+                self._pid = int(self.worker.receive(timeout, self.run, "pid")["pid"])
+            except (OSError, ValueError, KeyError, TimeoutError, ConnectionError):
+                return False
+        return True
+
     def claim(self) -> bool:
-        """Make a standby child this thread's run: False when another thread's run holds the worker."""
-        if not self.owns and _busy.acquire(blocking=False):
+        """Make a standby child this thread's run: False when another thread's run holds the worker, or it is lost."""
+        if not self.owns and self.forked() and _busy.acquire(blocking=False):
             self.owns = True
         return self.owns
 
@@ -191,6 +223,12 @@ class WarmChild:
         return self.returncode
 
     def poll(self) -> int | None:
+        """Its exit status if it has ended (without waiting), else None."""
+        if self.returncode is None:
+            try:
+                self.wait(timeout=0)
+            except subprocess.TimeoutExpired:
+                pass
         return self.returncode
 
 
@@ -212,8 +250,8 @@ def start(cmd: list[str], cwd: Path | str, env: dict[str, str], go: int | None =
         return None
     if owns:
         worker = _ready_worker()
-    else:  # a standby: only a worker that is ready already (it is started while a run holds it)
-        worker = _worker if _worker is not None and _worker.ready else None
+    else:  # a standby: asked for without waiting, if the worker is still importing (it forks it once ready)
+        worker = _worker if _worker is not None and _worker.owner == os.getpid() and _worker.proc.poll() is None else None
     if worker is None:
         if owns:
             _busy.release()
@@ -228,7 +266,8 @@ def start(cmd: list[str], cwd: Path | str, env: dict[str, str], go: int | None =
             socket.send_fds(worker.sock, [request], [write_end] if go is None else [write_end, go])
         finally:
             os.close(write_end)
-        pid = int(worker.receive(READY_TIMEOUT, run, "pid")["pid"])
+        # a standby's pid is read when it is needed (`forked`): the fork is not waited for here
+        pid = int(worker.receive(READY_TIMEOUT, run, "pid")["pid"]) if owns else None
     except (OSError, ValueError, KeyError, TimeoutError, ConnectionError):
         os.close(read_end)
         worker.dropped.add(run)

@@ -22,7 +22,7 @@ from typing import Any
 from tasks.core import atomic, layout, output
 from tasks.core.errors import SourceError, join
 from tasks.core.places import Place, shown
-from tasks.sandbox import warm
+from tasks.sandbox import spawn
 from tasks.steps.regions import is_marker_line, solution_regions
 from tasks.steps.sources import (
     Cell,
@@ -36,7 +36,7 @@ from tasks.steps.sources import (
     percent_notebook,
     scan,
 )
-from tasks.tools import nbdev
+from tasks.tools import nbdev, percent
 
 HEADER = re.compile(r"^# %% .* #(?P<id>[0-9a-f]{8}(?:-\d+)?)$")
 
@@ -115,7 +115,7 @@ def _stable_ids(data: dict[str, Any]) -> dict[str, Any]:
 def _notebook(text: str, is_ipynb: bool, path: str = "<source>") -> dict[str, Any]:
     if not is_ipynb:
         return _stable_ids(percent_notebook(text, path)[0])
-    import jupytext
+    jupytext = percent.jupytext()
 
     nb = jupytext.reads(text, fmt={"extension": ".ipynb"})
     data: dict[str, Any] = json.loads(jupytext.writes(nb, fmt="ipynb"))
@@ -320,7 +320,7 @@ def export(job: ExportJob) -> dict[str, Any]:
     """Validate and export one module; returns what doit records about it."""
     root = Path(job.root)
     # checks and tests usually follow an export: the warm worker's imports (~0.4 s) overlap this one
-    warm.prestart()
+    spawn.prestart(Path(job.root))
     # read once: what is validated is exactly what is exported
     text = decode((root / job.source).read_bytes(), job.source)
     nb_data, cells = validate(job, text)

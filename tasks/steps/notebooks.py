@@ -31,8 +31,9 @@ from typing import Any
 
 from tasks.core import atomic, layout, output
 from tasks.core.errors import SourceError
-from tasks.sandbox import warm
+from tasks.sandbox import spawn
 from tasks.steps.sources import decode
+from tasks.tools import percent
 
 # what the paired notebook's metadata says: the pair, and no notebook or cell metadata in the
 # source (so that the .py a student or jupytext writes has no YAML header and clean '# %%' lines)
@@ -131,7 +132,7 @@ def synced(job: NotebookJob) -> bool:
 
 def parse_notebook(data: bytes, rel: str) -> Any:
     """Notebook bytes -> a jupytext notebook; anything else is a SourceError naming the file."""
-    import jupytext
+    jupytext = percent.jupytext()
 
     try:
         nb = json.loads(data.decode("utf-8-sig"))
@@ -148,7 +149,7 @@ def parse_notebook(data: bytes, rel: str) -> Any:
 
 def as_source(nb: Any) -> str:
     """The percent text of a notebook, exactly as jupytext writes the paired source."""
-    import jupytext
+    jupytext = percent.jupytext()
 
     text: str = jupytext.writes(nb, fmt=dict(PERCENT))
     return text
@@ -166,7 +167,7 @@ def _pair(nb: Any) -> Any:
 
 
 def _ipynb(nb: Any) -> bytes:
-    import jupytext
+    jupytext = percent.jupytext()
 
     text: str = jupytext.writes(nb, fmt="ipynb")
     return (text if text.endswith("\n") else text + "\n").encode("utf-8")
@@ -174,7 +175,7 @@ def _ipynb(nb: Any) -> bytes:
 
 def from_source(text: str, old: Any | None) -> Any:
     """The notebook for source `text`: the old notebook's outputs and cell metadata kept where cells match."""
-    import jupytext
+    jupytext = percent.jupytext()
     from jupytext.combine import combine_inputs_with_outputs
 
     new = jupytext.reads(text, fmt=dict(PERCENT))
@@ -214,7 +215,7 @@ def sync(job: NotebookJob) -> dict[str, Any]:
         return {"sync": "the source is a notebook"}
     ensure_ignored(job)
     # an edit: export, checks and tests follow; the warm worker's imports overlap this run's from here on
-    warm.prestart()
+    spawn.prestart(Path(job.root))
     s_bytes = source.read_bytes()
     s_text = decode(s_bytes, job.source)
     if not notebook.exists():

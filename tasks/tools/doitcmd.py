@@ -1,7 +1,9 @@
-"""doit's command line, seen from inside: which command is loading dodo.py, and is doit saving its state.
+"""doit's command line, seen from inside: which command is loading dodo.py, does it run tasks in parallel, and is doit saving its state.
 
-doit offers no API for either, so both read the call stack. Checked against doit 0.36
-and 0.37: commands are `doit.cmd_base.Command` instances with a `name`; the state DB is
+doit offers no API for these, so they read the call stack. Checked against doit 0.36
+and 0.37: commands are `doit.cmd_base.Command` instances with a `name`; `DoitCmdBase.execute`
+loads dodo.py with the parsed options in `params` (`-n` is `num_process`), and `Run._execute`
+takes `num_process` as a parameter while it runs the tasks; the state DB is
 written by `close`/`dump` in doit/dependency.py, called from `finish` in doit/runner.py; the backend
 class is taken from the command's `_backends` map after dodo.py is loaded; doit/plugin.py looks
 plugins up through `entry_points_impl()`. tests/tasks/test_tools.py fails if those names move.
@@ -33,6 +35,22 @@ def current_command() -> str | None:
     """The doit command (`run`, `list`, ...) on the call stack; None when doit's command line is not the caller."""
     owner = _command()
     return None if owner is None else str(owner.name)
+
+
+def parallel() -> bool:
+    """Does the doit command on the call stack run its tasks in other processes or threads (`doit -n N`, N > 0)?"""
+    from doit.cmd_base import Command
+
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None:
+        if isinstance(frame.f_locals.get("self"), Command):
+            if "num_process" in frame.f_locals:  # `Run._execute(..., num_process=0, ...)`, running the tasks
+                return bool(frame.f_locals["num_process"])
+            params = frame.f_locals.get("params")  # `DoitCmdBase.execute(params, args)`, loading dodo.py
+            if isinstance(params, dict) and "num_process" in params:
+                return bool(params["num_process"])
+        frame = frame.f_back
+    return False
 
 
 def use_backend(name: str, cls: type) -> bool:

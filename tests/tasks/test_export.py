@@ -133,9 +133,7 @@ def test_an_export_starts_the_warm_worker_for_the_checks_that_follow(course: Cou
 
     if not warm.enabled():
         pytest.skip("no fork here: the plain spawn is used")
-    if warm._worker is not None:  # one started by an earlier test of this process
-        warm._worker.stop()
-        warm._worker = None
+    warm.stop()  # one started by an earlier test of this process
     export(job(course))
     assert warm.worker_pid() is not None
 

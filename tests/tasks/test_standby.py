@@ -14,7 +14,7 @@ from conftest import leftovers, module
 
 from tasks.core import layout
 from tasks.sandbox import runner, standby, warm
-from tasks.sandbox.spawn import expect_tests, run_child
+from tasks.sandbox.spawn import expect_tests, prestart, prestart_if_changed, run_child
 
 pytestmark = pytest.mark.skipif(not standby.enabled(), reason="no standby here (no fork, or a single core)")
 
@@ -53,11 +53,11 @@ def read_by_the_standby_of_second(course: Path) -> list[str]:
     run_child(course, pytest_args("test_first.py"), 60)
     (waiting,) = standby._state.waiting
     for _ in range(100):
-        if waiting.imported is not None and waiting.imported.exists():
+        if waiting.ahead and waiting.listing.exists():
             break
         time.sleep(0.05)
-    assert waiting.imported is not None
-    read: list[str] = json.loads(waiting.imported.read_text())
+    assert waiting.ahead
+    read: list[str] = json.loads(waiting.listing.read_text())
     return read
 
 
@@ -173,7 +173,7 @@ def test_a_standby_waits_through_another_run_and_is_dropped_at_the_end_leaving_n
     assert second.result is not None and second.result["standby"] == runner.USED
     run_child(course, pytest_args("test_first.py"), 60)  # a new build: third, then second followed it last time
     assert [r.planned.files for r in standby._state.waiting] == [("tests/test_third.py",), ("tests/test_second.py",)]
-    pids = {r.child.pid for r in standby._state.waiting}
+    pids = {pid_of(r) for r in standby._state.waiting}
     standby.drop()  # at exit
     for _ in range(50):
         if not pids & set(children_of_worker()):
@@ -290,9 +290,10 @@ def test_the_watch_replaces_a_standby_that_collected_ahead_by_one_that_collects_
     run_child(course, pytest_args("test_first.py"), 60)
     (ahead,) = standby._state.waiting
     assert ahead.ahead
+    replaced = pid_of(ahead)
     expect_tests(course, ("tests/test_second.py",))  # the save: its module is exported before the run
     (later,) = standby._state.waiting
-    assert not later.ahead and later.child.pid != ahead.child.pid
+    assert not later.ahead and pid_of(later) != replaced
     sees_the_export(course, 7)
 
 
@@ -313,6 +314,13 @@ def test_a_standby_sets_up_niced_and_runs_its_tests_at_the_priority_it_had(cours
     assert int(testing) == (mine if os.geteuid() == 0 else max(mine, runner.STANDBY_NICE))
 
 
+def pid_of(ready: standby.Ready) -> int:
+    """A standby's pid, once the worker has forked it (its request is not waited for)."""
+    assert ready.child.forked()
+    pid: int = ready.child.pid
+    return pid
+
+
 def nice_of(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
 
@@ -328,13 +336,107 @@ def test_a_run_stands_by_for_the_next_runs_the_nearer_at_the_higher_priority(cou
     assert sorted(waiting) == ["tests/test_second.py", "tests/test_third.py"]  # not the first: it ran already
     for name, rank in (("tests/test_second.py", 0), ("tests/test_third.py", 1)):
         for _ in range(100):  # its runner sets its priority as it starts
-            if nice_of(waiting[name].child.pid) == max(os.nice(0), standby.NICE[rank]):
+            if nice_of(pid_of(waiting[name])) == max(os.nice(0), standby.NICE[rank]):
                 break
             time.sleep(0.05)
         else:
-            pytest.fail(f"the standby for {name} sets up at nice {nice_of(waiting[name].child.pid)}")
+            pytest.fail(f"the standby for {name} sets up at nice {nice_of(pid_of(waiting[name]))}")
     # doit's order differs a little this time: third comes before second, and both take their standby
     for name in ("test_third.py", "test_second.py"):
         outcome = run_child(course, pytest_args(name), 60)
         assert outcome.result is not None and outcome.result["standby"] == runner.USED, (name, outcome)
     assert standby._state.waiting == []  # the chain came round to the first, which this build ran already
+
+
+def check_args() -> list[str]:
+    return ["import", "--lib", "build/lib", "--target", "pkg.m", "--stub", "pkg"]
+
+
+def new_build_that_began_with_second(course: Path) -> None:
+    """The last build ran second, then first; this is a new doit process."""
+    for name in ("test_second.py", "test_first.py"):
+        run_child(course, pytest_args(name), 60)
+    standby.drop()
+    standby._state.root = None
+
+
+def test_a_build_stands_by_for_its_first_test_run_before_its_export_and_it_collects_at_the_check(
+        course: Path) -> None:
+    new_build_that_began_with_second(course)
+    prestart(course)  # the first export (or notebook sync) of the build begins
+    (early,) = standby._state.waiting
+    assert early.planned.files == ("tests/test_second.py",) and not early.ahead
+    module(course, "VALUE = 4\n")  # the export
+    outcome = run_child(course, check_args(), 60)  # its check: the standby collects the package of now
+    assert outcome.result is not None and outcome.result["status"] == "ok", outcome
+    assert early.ahead
+    for _ in range(100):
+        if early.listing.exists():
+            break
+        time.sleep(0.05)
+    assert str((course / "build/lib/pkg/m.py").resolve()) in json.loads(early.listing.read_text())
+    second = run_child(course, pytest_args("test_second.py"), 60)
+    assert second.result is not None and second.result["standby"] == runner.USED, second.output
+    assert "assert 4 == 1" in second.output
+
+
+def test_a_standby_set_up_before_the_export_whose_conftest_imported_the_package_is_not_used(course: Path) -> None:
+    (course / "tests/conftest.py").write_text("from pkg.m import VALUE  # noqa: F401\n")
+    new_build_that_began_with_second(course)
+    prestart(course)
+    time.sleep(1.0)  # set up: its conftest imported the package as it was before the export
+    module(course, "VALUE = 5\n")
+    run_child(course, check_args(), 60)  # told to collect: it says it is stale, and ends
+    second = run_child(course, pytest_args("test_second.py"), 60)
+    assert second.result is not None and "standby" not in second.result
+    assert "assert 5 == 1" in second.output  # the code of now
+    assert len(json.loads(layout.at(course, layout.NEXT_RUNS).read_text())["stale"]) == 1
+
+
+def test_a_standby_asked_for_while_the_worker_imports_is_forked_once_it_is_ready(course: Path) -> None:
+    new_build_that_began_with_second(course)
+    warm.stop()  # a new doit process: no worker yet
+    prestart(course)
+    (early,) = standby._state.waiting
+    assert early.child._pid is None  # its request waits in the worker's socket
+    module(course, "VALUE = 6\n")
+    run_child(course, check_args(), 60)  # (waits for the worker)
+    second = run_child(course, pytest_args("test_second.py"), 60)
+    assert second.result is not None and second.result["standby"] == runner.USED, second.output
+    assert "assert 6 == 1" in second.output
+
+
+def test_a_standby_dropped_before_the_worker_forked_it_ends_by_itself_leaving_nothing(
+        course: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    new_build_that_began_with_second(course)
+    warm.stop()
+    prestart(course)
+    standby.drop()  # e.g. the export failed, and doit ends
+    assert leftovers(course) == ["state/next-runs.json", "state/originals"]
+    monkeypatch.setenv(standby.STANDBY_ENV, "0")  # (the check would stand by for second again)
+    outcome = run_child(course, check_args(), 60)  # the worker gets ready, forks it, and it reads its closed pipe
+    assert outcome.result is not None and outcome.result["status"] == "ok"
+    for _ in range(100):
+        if children_of_worker() == []:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail(f"the dropped standby is still alive: {children_of_worker()}")
+    assert leftovers(course) == ["state/next-runs.json", "state/originals"]
+
+
+def test_a_run_starts_the_worker_early_only_when_a_file_the_student_edits_changed_since_the_last_run(
+        course: Path) -> None:
+    new_build_that_began_with_second(course)
+    warm.stop()
+    source, last = course / "tests/test_second.py", course / "timings.json"
+    last.write_text("{}")
+    os.utime(source, ns=(last.stat().st_mtime_ns - 10**9,) * 2)
+    assert not prestart_if_changed(course, [str(course / "missing.py"), str(source)], last)
+    assert warm.worker_pid() is None and standby._state.waiting == []
+    os.utime(source, ns=(last.stat().st_mtime_ns + 10**9,) * 2)
+    assert prestart_if_changed(course, [str(source)], last)
+    assert warm.worker_pid() is not None and [r.planned.files for r in standby._state.waiting] == [
+        ("tests/test_second.py",)]
+    standby.drop()
+    assert prestart_if_changed(course, [str(source)], course / "never-ran.json")  # no run yet: all is to be done

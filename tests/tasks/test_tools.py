@@ -38,9 +38,9 @@ def test_installed_tools_are_in_the_checked_ranges() -> None:
 DODO = textwrap.dedent("""
     import sys
     sys.path.insert(0, {repo!r})
-    from tasks.tools.doitcmd import current_command
+    from tasks.tools.doitcmd import current_command, parallel
 
-    print("command:", current_command())
+    print("command:", current_command(), "parallel:", parallel())
     DOIT_CONFIG = {{"backend": "sqlite3", "dep_file": "state.db", "check_file_uptodate": "md5"}}
 
     def task_copy():
@@ -83,9 +83,18 @@ def test_same_size_same_mtime_is_unchanged_as_in_doit(tmp_path: Path) -> None:
 def test_current_command_names_doit_commands(tmp_path: Path) -> None:
     (tmp_path / "dodo.py").write_text(DODO.format(repo=str(REPO)))
     (tmp_path / "in.txt").write_text("x\n")
-    assert "command: list" in _doit(tmp_path, "list").stdout
-    assert "command: run" in _doit(tmp_path).stdout
+    assert "command: list parallel: False" in _doit(tmp_path, "list").stdout
+    assert "command: run parallel: False" in _doit(tmp_path).stdout
     assert doitcmd.current_command() is None  # not under doit's command line
+
+
+@pytest.mark.parametrize("option", [["-n", "2"], ["-n2"], ["--process=2"], ["-n", "2", "-P", "thread"]])
+def test_parallel_sees_doit_n_while_dodo_loads(tmp_path: Path, option: list[str]) -> None:
+    (tmp_path / "dodo.py").write_text(DODO.format(repo=str(REPO)))
+    (tmp_path / "in.txt").write_text("x\n")
+    assert "command: run parallel: True" in _doit(tmp_path, *option).stdout
+    assert "command: run parallel: False" in _doit(tmp_path, "-n", "0").stdout
+    assert not doitcmd.parallel()  # not under doit's command line
 
 
 def test_doit_still_saves_its_state_where_saving_looks() -> None:
@@ -221,3 +230,20 @@ def test_code_versions_keep_the_parsed_imports_by_content(tmp_path: Path, monkey
     finally:
         for memo in (cv.imports_of, cv.reach, cv.code_version):
             memo.cache_clear()
+
+
+def test_jupytext_is_loaded_without_its_jupyter_server_parts() -> None:
+    code = textwrap.dedent("""
+        import sys
+        from tasks.tools import percent
+        jupytext = percent.jupytext()
+        assert jupytext is percent.jupytext() is sys.modules["jupytext"]
+        nb = jupytext.reads("# %%\\nx = 1\\n", fmt="py:percent")
+        assert nb.cells[0].source == "x = 1"
+        assert not {"tornado", "asyncio"} & set(sys.modules), sorted({"tornado", "asyncio"} & set(sys.modules))
+        assert not [name for name in percent.SERVER_PARTS if name in sys.modules]  # importable again by name
+        print("ok")
+    """)
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert run.stdout.strip() == "ok", run.stderr
