@@ -31,7 +31,9 @@ class Plan:
         if not bytecode.untrusted():  # in a submission's scratch tree, student code could rewrite the store
             codeversion.keep_in(layout.at(root, layout.CODE_IMPORTS))
         pipeline = Pipeline.load(root)
-        if doitcmd.current_command() in ("run", "watch") and not doitcmd.parallel():
+        named = doitcmd.selected() or []
+        if doitcmd.current_command() in ("run", "watch") and not doitcmd.parallel() and (
+                not named or any(layout.split(name)[0] in layout.PIPELINE_STEPS for name in named)):
             # a file the student edits changed since the last run: the warm worker's imports and the first test
             # run's set-up overlap the loading of the task list and the first export, instead of following them
             spawn.prestart_if_changed(root, (str(root / f) for f in pipeline.edited()), layout.at(root, layout.TIMINGS))

@@ -2,7 +2,8 @@
 
 doit offers no API for these, so they read the call stack. Checked against doit 0.36
 and 0.37: commands are `doit.cmd_base.Command` instances with a `name`; `DoitCmdBase.execute`
-loads dodo.py with the parsed options in `params` (`-n` is `num_process`), and `Run._execute`
+loads dodo.py with the parsed options in `params` (`-n` is `num_process`) and the task names in
+`args`, and `Run._execute`
 takes `num_process` as a parameter while it runs the tasks; the state DB is
 written by `close`/`dump` in doit/dependency.py, called from `finish` in doit/runner.py; the backend
 class is taken from the command's `_backends` map after dodo.py is loaded; doit/plugin.py looks
@@ -51,6 +52,18 @@ def parallel() -> bool:
                 return bool(params["num_process"])
         frame = frame.f_back
     return False
+
+
+def selected() -> list[str] | None:
+    """The command's positional arguments while it loads dodo.py (task names, and their options); None: not found."""
+    from doit.cmd_base import Command
+
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None:
+        if isinstance(frame.f_locals.get("self"), Command) and isinstance(frame.f_locals.get("args"), list):
+            return [str(a) for a in frame.f_locals["args"]]  # `DoitCmdBase.execute(params, args)`
+        frame = frame.f_back
+    return None
 
 
 def use_backend(name: str, cls: type) -> bool:

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import leftovers, module
+import yaml
+from conftest import Course, leftovers, module
 
 from tasks.core import layout
 from tasks.sandbox import runner, standby, warm
@@ -62,7 +63,11 @@ def read_by_the_standby_of_second(course: Path) -> list[str]:
 
 
 def children_of_worker() -> list[int]:
-    """The worker's live children: a run's child says it is done before its exit, so one may still be on its way out."""
+    """The worker's live children: a run's child says it is done before its exit, so one may still be on its way out.
+
+    The standbys waiting are forked first (the parent does not wait for that when it asks for one)."""
+    for ready in standby._state.waiting:
+        ready.child.forked()
     pid = warm.worker_pid()
     assert pid is not None
     alive: dict[int, str] = {}
@@ -440,3 +445,29 @@ def test_a_run_starts_the_worker_early_only_when_a_file_the_student_edits_change
         ("tests/test_second.py",)]
     standby.drop()
     assert prestart_if_changed(course, [str(source)], course / "never-ran.json")  # no run yet: all is to be done
+
+
+def test_dodo_starts_the_worker_as_it_loads_only_for_a_run_of_the_loop_after_an_edit(built: Course) -> None:
+    with built.path("dodo.py").open("a") as dodo:
+        dodo.write("\nfrom tasks.sandbox import warm as _warm\n\nprint('worker at load:', _warm.worker_pid() is not None)\n")
+    source = built.path(next(str(m["source"]) for m in yaml.safe_load(built.read("modules.yaml"))["modules"]))
+
+    def edit() -> None:
+        time.sleep(0.01)
+        source.write_text(source.read_text() + "\n")
+
+    def started(*args: str) -> bool:
+        run = built.cli(*args)
+        assert run.returncode == 0, run.stdout + run.stderr
+        return "worker at load: True" in run.stdout
+
+    edit()
+    started()  # a run of the console reporter: it keeps build/results/timings.json, stamped as the run ends
+    assert not started()  # nothing changed since the last run
+    edit()
+    assert not started("list")
+    assert not started("report")  # no test runs in it
+    assert not started("-n", "2", "validate")  # each of doit's processes starts its own
+    edit()
+    assert started()
+    assert not started()  # that run was the last one: nothing changed since

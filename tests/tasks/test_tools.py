@@ -38,9 +38,9 @@ def test_installed_tools_are_in_the_checked_ranges() -> None:
 DODO = textwrap.dedent("""
     import sys
     sys.path.insert(0, {repo!r})
-    from tasks.tools.doitcmd import current_command, parallel
+    from tasks.tools.doitcmd import current_command, parallel, selected
 
-    print("command:", current_command(), "parallel:", parallel())
+    print("command:", current_command(), "parallel:", parallel(), "selected:", selected())
     DOIT_CONFIG = {{"backend": "sqlite3", "dep_file": "state.db", "check_file_uptodate": "md5"}}
 
     def task_copy():
@@ -83,8 +83,9 @@ def test_same_size_same_mtime_is_unchanged_as_in_doit(tmp_path: Path) -> None:
 def test_current_command_names_doit_commands(tmp_path: Path) -> None:
     (tmp_path / "dodo.py").write_text(DODO.format(repo=str(REPO)))
     (tmp_path / "in.txt").write_text("x\n")
-    assert "command: list parallel: False" in _doit(tmp_path, "list").stdout
-    assert "command: run parallel: False" in _doit(tmp_path).stdout
+    assert "command: list parallel: False selected: []" in _doit(tmp_path, "list").stdout
+    assert "command: run parallel: False selected: []" in _doit(tmp_path).stdout
+    assert "command: run parallel: False selected: ['copy']" in _doit(tmp_path, "copy").stdout
     assert doitcmd.current_command() is None  # not under doit's command line
 
 
@@ -94,7 +95,7 @@ def test_parallel_sees_doit_n_while_dodo_loads(tmp_path: Path, option: list[str]
     (tmp_path / "in.txt").write_text("x\n")
     assert "command: run parallel: True" in _doit(tmp_path, *option).stdout
     assert "command: run parallel: False" in _doit(tmp_path, "-n", "0").stdout
-    assert not doitcmd.parallel()  # not under doit's command line
+    assert not doitcmd.parallel() and doitcmd.selected() is None  # not under doit's command line
 
 
 def test_doit_still_saves_its_state_where_saving_looks() -> None:
