@@ -8,9 +8,11 @@ directory, environment, stdin from /dev/null and stdout+stderr into a pipe the p
 reads. The worker never imports the course package, so a child loads the student's
 code as fresh as a spawned interpreter would.
 
-The first notebook sync or export of a run calls `prestart()`, so that the worker's imports
-(~0.4 s) overlap the export instead of delaying the first check; `doit watch` keeps the same
-worker across saves (it is this module's global, and the watch is one process).
+`prestart()` is called as dodo.py loads when a file the student edits changed since the last run
+(`spawn.prestart_if_changed`), else by the first notebook sync or export, so that the worker's
+imports (~0.4-0.7 s) overlap the loading of the task list and the export instead of delaying the
+first check; `doit watch` keeps the same worker across saves (it is this module's global, and the
+watch is one process). A process forked from the one that started it (`doit -n`) starts its own.
 
 `start()` returns a Popen-like handle, or None where fork is unavailable (not POSIX),
 when `COURSE_WARM=0` (or its old name `TINYTORCH_WARM=0`), or when the worker could not start; the caller then spawns
@@ -223,12 +225,6 @@ class WarmChild:
         return self.returncode
 
     def poll(self) -> int | None:
-        """Its exit status if it has ended (without waiting), else None."""
-        if self.returncode is None:
-            try:
-                self.wait(timeout=0)
-            except subprocess.TimeoutExpired:
-                pass
         return self.returncode
 
 
