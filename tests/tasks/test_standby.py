@@ -471,3 +471,17 @@ def test_dodo_starts_the_worker_as_it_loads_only_for_a_run_of_the_loop_after_an_
     edit()
     assert started()
     assert not started()  # that run was the last one: nothing changed since
+
+
+def test_the_watchs_standby_collects_at_the_saved_modules_check(course: Path) -> None:
+    learn(course)
+    standby._state.root = None  # a new process (`doit watch`)
+    expect_tests(course, ("tests/test_second.py",))  # the save
+    (saved,) = standby._state.waiting
+    assert not saved.ahead
+    module(course, "VALUE = 8\n")  # its export
+    run_child(course, check_args(), 60)  # its check
+    assert saved.ahead
+    second = run_child(course, pytest_args("test_second.py"), 60)
+    assert second.result is not None and second.result["standby"] == runner.USED, second.output
+    assert "assert 8 == 1" in second.output
