@@ -33,7 +33,7 @@ from tasks.sandbox.notify import Folders
 
 PARENT_ENV = "TASKS_SANDBOX_PARENT"  # the pid of the doit process that started this child
 STANDBY_ENV = "TASKS_SANDBOX_STANDBY"  # a standby child's go pipe (tasks.sandbox.standby): wait on it to collect
-AHEAD_ENV = "TASKS_SANDBOX_AHEAD"  # a file: where that standby lists what it imported, if it collects before its go
+LISTING_ENV = "TASKS_SANDBOX_LISTING"  # a file: where that standby lists what it imported, if it collects before its go
 # the words on a standby's go pipe: collect now (started after the export; started before it), and go
 AHEAD, COLLECT, GO = b"a", b"c", b"g"
 NICE_ENV = "TASKS_SANDBOX_NICE"  # the nice value a standby sets up at (STANDBY_NICE when not given)
@@ -602,7 +602,7 @@ def main(argv: list[str] | None = None) -> int:
             faulthandler.dump_traceback_later(ns.stack_after, file=_KEPT[-1])
 
     go = os.environ.pop(STANDBY_ENV, "")
-    listing = os.environ.pop(AHEAD_ENV, "")
+    listing = os.environ.pop(LISTING_ENV, "")
     nice = os.environ.pop(NICE_ENV, "")
     standby = _Standby(int(go), lib, ns.result, arm, listing=listing) if go.isdigit() and ns.mode == "pytest" else None
     if standby is None:

@@ -170,7 +170,7 @@ def _stand_by(root: Path, planned: standby.Planned, key: str, stamps: tuple[Any,
         return None
     own.env[runner.NICE_ENV] = str(nice)
     listing = own.private / "imported.json"  # what it read, if it collects before its go
-    own.env[runner.AHEAD_ENV] = str(listing)
+    own.env[runner.LISTING_ENV] = str(listing)
     if ahead and own.lib is not None:
         bytecode.prepare(root, own.lib)  # it imports the package before its go
     go_read, go_write = os.pipe()

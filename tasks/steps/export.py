@@ -319,7 +319,8 @@ def _save_aside(job: ExportJob) -> Path:
 def export(job: ExportJob) -> dict[str, Any]:
     """Validate and export one module; returns what doit records about it."""
     root = Path(job.root)
-    # checks and tests usually follow an export: the warm worker's imports (~0.4 s) overlap this one
+    # checks and tests usually follow an export: the warm worker's imports (~0.4 s), and the first test run's
+    # set-up, overlap this one (unless dodo.py started them already)
     spawn.prestart(Path(job.root))
     # read once: what is validated is exactly what is exported
     text = decode((root / job.source).read_bytes(), job.source)

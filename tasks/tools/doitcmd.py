@@ -13,6 +13,7 @@ plugins up through `entry_points_impl()`. tests/tasks/test_tools.py fails if tho
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
@@ -20,16 +21,19 @@ CHECKED = ">=0.36,<0.38"
 SAVING = (("doit/dependency.py", ("close", "dump")), ("doit/runner.py", ("finish",)))
 
 
-def _command() -> Any:
+def _command_frames() -> Iterator[FrameType]:
+    """The frames on the call stack that run a method of a doit command, innermost first."""
     from doit.cmd_base import Command
 
-    frame: FrameType | None = sys._getframe(2)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None:
-        owner = frame.f_locals.get("self")
-        if isinstance(owner, Command):
-            return owner
+        if isinstance(frame.f_locals.get("self"), Command):
+            yield frame
         frame = frame.f_back
-    return None
+
+
+def _command() -> Any:
+    return next((frame.f_locals["self"] for frame in _command_frames()), None)
 
 
 def current_command() -> str | None:
@@ -40,29 +44,20 @@ def current_command() -> str | None:
 
 def parallel() -> bool:
     """Does the doit command on the call stack run its tasks in other processes or threads (`doit -n N`, N > 0)?"""
-    from doit.cmd_base import Command
-
-    frame: FrameType | None = sys._getframe(1)
-    while frame is not None:
-        if isinstance(frame.f_locals.get("self"), Command):
-            if "num_process" in frame.f_locals:  # `Run._execute(..., num_process=0, ...)`, running the tasks
-                return bool(frame.f_locals["num_process"])
-            params = frame.f_locals.get("params")  # `DoitCmdBase.execute(params, args)`, loading dodo.py
-            if isinstance(params, dict) and "num_process" in params:
-                return bool(params["num_process"])
-        frame = frame.f_back
+    for frame in _command_frames():
+        if "num_process" in frame.f_locals:  # `Run._execute(..., num_process=0, ...)`, running the tasks
+            return bool(frame.f_locals["num_process"])
+        params = frame.f_locals.get("params")  # `DoitCmdBase.execute(params, args)`, loading dodo.py
+        if isinstance(params, dict) and "num_process" in params:
+            return bool(params["num_process"])
     return False
 
 
 def selected() -> list[str] | None:
     """The command's positional arguments while it loads dodo.py (task names, and their options); None: not found."""
-    from doit.cmd_base import Command
-
-    frame: FrameType | None = sys._getframe(1)
-    while frame is not None:
-        if isinstance(frame.f_locals.get("self"), Command) and isinstance(frame.f_locals.get("args"), list):
+    for frame in _command_frames():
+        if isinstance(frame.f_locals.get("args"), list):
             return [str(a) for a in frame.f_locals["args"]]  # `DoitCmdBase.execute(params, args)`
-        frame = frame.f_back
     return None
 
 
