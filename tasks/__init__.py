@@ -8,7 +8,8 @@ Layers, lowest first; a module imports only from its own layer or lower ones
             places (how a source place prints, cells of a notebook included)
   tools/    one adapter per other tool's internals, with the versions it was checked
             against: doitdb (state DB), doitstate (content records of passed tasks), doitcmd
-            (command, saving), nbdev, percent (jupytext's reader), griffe
+            (command, saving), doitorder (waiting tasks woken in task-list order), nbdev,
+            percent (jupytext's reader), griffe
   model/    yamlpos -> fields (the table of manifest keys, records) -> manifest (validated)
             with extras (public policy, package files) and grading; graph
   sandbox/  spawn (parent: bounded waits and output, tree kill, limits) -> runner (child:

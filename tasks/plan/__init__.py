@@ -12,7 +12,7 @@ from tasks.plan.release import Release
 from tasks.plan.reports import Reports
 from tasks.plan.student import Student
 from tasks.sandbox import bytecode, spawn
-from tasks.tools import doitcmd
+from tasks.tools import doitcmd, doitorder
 
 
 @dataclass(frozen=True)
@@ -31,10 +31,12 @@ class Plan:
         if not bytecode.untrusted():  # in a submission's scratch tree, student code could rewrite the store
             codeversion.keep_in(layout.at(root, layout.CODE_IMPORTS))
         pipeline = Pipeline.load(root)
+        doitorder.install()  # the same edit runs its tasks in the same order every time (what a standby learns)
         named = doitcmd.selected() or []
         if doitcmd.current_command() in ("run", "watch") and not doitcmd.parallel() and (
                 not named or any(layout.split(name)[0] in layout.PIPELINE_STEPS for name in named)):
             # a file the student edits changed since the last run: the warm worker's imports and the first test
             # run's set-up overlap the loading of the task list and the first export, instead of following them
-            spawn.prestart_if_changed(root, (str(root / f) for f in pipeline.edited()), layout.at(root, layout.TIMINGS))
+            edits = [([str(root / f) for f in files], tests) for files, tests in pipeline.edited()]
+            spawn.prestart_if_changed(root, edits, layout.at(root, layout.TIMINGS))
         return cls(pipeline, Release(pipeline), Reports(pipeline), Student(pipeline), Grade(pipeline))

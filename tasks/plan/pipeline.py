@@ -93,15 +93,14 @@ class Pipeline:
             self._generated[name] = module_path(Path(self.manifest.lib), target).as_posix()
         return self._generated[name]
 
-    def edited(self) -> list[str]:
-        """The files a student edits, relative to the root: the sources, their paired notebooks, the test files."""
-        files = []
+    def edited(self) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+        """Per module in course order, the files a student edits (its source, the paired notebook, its test
+        files) and the test files its unit test run names, all relative to the root."""
+        edits = []
         for m in self.manifest.modules:
-            files.append(m.source)
-            if not m.source.endswith(".ipynb"):
-                files.append(layout.paired_notebook(m.source))
-            files.extend(m.tests)
-        return files
+            paired = () if m.source.endswith(".ipynb") else (layout.paired_notebook(m.source),)
+            edits.append(((m.source, *paired, *m.tests), tuple(m.tests)))
+        return edits
 
     def closure(self, names: list[str] | tuple[str, ...]) -> list[str]:
         """Names and their transitive dependencies, in course order."""

@@ -207,28 +207,36 @@ def prestart(root: Path) -> None:
     standby.anticipate(root, _stand_by)
 
 
-def prestart_if_changed(root: Path, inputs: Iterable[str], since: Path) -> bool:
-    """A run begins: `prestart` now if one of `inputs` (files) changed after `since` (the last run's end) or it is missing.
+def prestart_if_changed(root: Path, edits: Iterable[tuple[Iterable[str], tuple[str, ...]]], since: Path) -> bool:
+    """A run begins: `prestart` now if a file a student edits changed after `since` (the last run's end) or it is missing.
 
+    `edits`: per module in course order, those files (paths) and the test files of its unit test run.
     Then the worker's imports and the first test run's set-up (~0.5-0.8 s) overlap doit's own start-up
     and up-to-date checks, and the first export, instead of coming after them; with nothing
-    changed, nothing is started (a run with nothing to do stays as it was). Not on one core
-    (it would only take the run's own CPU)."""
+    changed, nothing is started (a run with nothing to do stays as it was). The first test run of
+    the build is the first changed module's: that one is stood by for (as it was last planned), not
+    the first run of the last build, which was another module's when the student moved on to the
+    next one. Not on one core (it would only take the run's own CPU)."""
     if not warm.enabled() or proc.cores() < 2:
         return False
     try:
         last = since.stat().st_mtime_ns
     except OSError:
         last = 0  # no run yet: everything is to be done
-    for path in inputs:
-        try:
-            changed = os.stat(path).st_mtime_ns > last
-        except OSError:
-            continue
-        if changed:
-            prestart(root)
+    for files, tests in edits:
+        if any(_changed(path, last) for path in files):
+            warm.prestart()
+            standby.expect(root, tests, _stand_by)
+            standby.anticipate(root, _stand_by)  # (unless one stands by now) the last build's first run
             return True
     return False
+
+
+def _changed(path: str, since_ns: int) -> bool:
+    try:
+        return os.stat(path).st_mtime_ns > since_ns
+    except OSError:
+        return False
 
 
 def expect_tests(root: Path, files: tuple[str, ...]) -> None:

@@ -14,9 +14,9 @@ lets it go, and from the go on it is the run it would have been; its timeout and
 reports count from then.
 
 A build's first test run (in a build, that of the edited module: the answer the student waits
-for) is stood by for before its module is exported (`anticipate`): when a file the student edits
-changed since the last run, as dodo.py loads (`spawn.prestart_if_changed`), else at the first
-notebook sync or export. Such a standby stops before it collects anything; the next check (the
+for) is stood by for before its module is exported: when a file the student edits changed since
+the last run, as dodo.py loads, the run of the first module with such a file (`spawn.prestart_if_changed`,
+through `expect`), else at the first notebook sync or export the first run of the last build (`anticipate`). Such a standby stops before it collects anything; the next check (the
 check follows the export) tells it to collect (`Ready.collect`: its stamps are taken then), so
 that it has collected by the time its run comes. `doit watch` stands by the same way for the
 saved module's tests as soon as it sees the save. One told to go without having collected imports
@@ -25,7 +25,7 @@ back at the go (where the system lets it: otherwise that run stays niced), and e
 test run has its first `spawn.HEAD_START` seconds alone before the next standbys start, so that
 setting up the next runs never slows the one the student is waiting for. A check stands by for
 the runs that follow the last test run that no standby waits for yet (the first check: for the
-first test run only).
+first test run only, unless one waits for it already).
 
 Which run follows which is learned: `build/state/next-runs.json` keeps, per run, the run that
 came next in the last build (and `doit watch`, one process, learns that the edited module's
@@ -282,8 +282,8 @@ def follow(root: Path, planned: Planned, make: Make) -> None:
         for ready in list(_state.waiting):
             ready.collect(root)
     upcoming = _upcoming(root, _state.last)
-    if _state.last == START:
-        upcoming = upcoming[:1]  # before the first test run: the ones after it are stood by for once it runs
+    if _state.last == START:  # before the first test run: the ones after it are stood by for once it runs
+        upcoming = [] if _state.waiting else upcoming[:1]  # (one waits already: for this build's first run)
     near = {p.key(root) for p in upcoming}
     for rank, following in enumerate(upcoming):
         _stand_by_for(root, following, make, ahead=True, nice=NICE[min(rank, len(NICE) - 1)], near=near)

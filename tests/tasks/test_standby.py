@@ -437,14 +437,33 @@ def test_a_run_starts_the_worker_early_only_when_a_file_the_student_edits_change
     source, last = course / "tests/test_second.py", course / "timings.json"
     last.write_text("{}")
     os.utime(source, ns=(last.stat().st_mtime_ns - 10**9,) * 2)
-    assert not prestart_if_changed(course, [str(course / "missing.py"), str(source)], last)
+    edits = [([str(course / "missing.py"), str(source)], ("tests/test_second.py",))]
+    assert not prestart_if_changed(course, edits, last)
     assert warm.worker_pid() is None and standby._state.waiting == []
     os.utime(source, ns=(last.stat().st_mtime_ns + 10**9,) * 2)
-    assert prestart_if_changed(course, [str(source)], last)
+    assert prestart_if_changed(course, edits, last)
     assert warm.worker_pid() is not None and [r.planned.files for r in standby._state.waiting] == [
         ("tests/test_second.py",)]
     standby.drop()
-    assert prestart_if_changed(course, [str(source)], course / "never-ran.json")  # no run yet: all is to be done
+    assert prestart_if_changed(course, edits, course / "never-ran.json")  # no run yet: all is to be done
+
+
+def test_the_first_test_run_stood_by_for_is_the_first_edited_modules_not_the_last_builds_first(
+        course: Path) -> None:
+    new_build_that_began_with_second(course)  # the student worked on second's module last time
+    last = course / "timings.json"
+    last.write_text("{}")
+    first, second = course / "tests/test_first.py", course / "tests/test_second.py"
+    os.utime(second, ns=(last.stat().st_mtime_ns - 10**9,) * 2)
+    os.utime(first, ns=(last.stat().st_mtime_ns + 10**9,) * 2)  # and now on first's
+    edits = [([str(first)], ("tests/test_first.py",)), ([str(second)], ("tests/test_second.py",))]
+    assert prestart_if_changed(course, edits, last)
+    (early,) = standby._state.waiting
+    assert early.planned.files == ("tests/test_first.py",) and not early.ahead
+    run_child(course, check_args(), 60)  # the check after its export: it collects
+    assert standby._state.waiting == [early]  # and the last build's first run is not stood by for
+    outcome = run_child(course, pytest_args("test_first.py"), 60)
+    assert outcome.result is not None and outcome.result["standby"] == runner.USED, outcome.output
 
 
 def test_dodo_starts_the_worker_as_it_loads_only_for_a_run_of_the_loop_after_an_edit(built: Course) -> None:

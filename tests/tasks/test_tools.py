@@ -18,7 +18,7 @@ import pytest
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from tasks.tools import doitcmd, doitdb, griffe, nbdev, percent, pytestrewrite
+from tasks.tools import doitcmd, doitdb, doitorder, griffe, nbdev, percent, pytestrewrite
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -30,7 +30,7 @@ def _version(dist: str) -> Version:
 
 
 def test_installed_tools_are_in_the_checked_ranges() -> None:
-    for dist, module in (("doit", doitdb), ("doit", doitcmd), ("nbdev", nbdev), ("griffe", griffe),
+    for dist, module in (("doit", doitdb), ("doit", doitcmd), ("doit", doitorder), ("nbdev", nbdev), ("griffe", griffe),
                          ("jupytext", percent), ("pytest", pytestrewrite)):
         assert _version(dist) in SpecifierSet(module.CHECKED), f"{dist} {_version(dist)} outside {module.CHECKED}"
 
@@ -110,6 +110,47 @@ def test_doit_still_saves_its_state_where_saving_looks() -> None:
         source = inspect.getsource(module)
         for name in names:
             assert f"def {name}(" in source, f"doit no longer has {name}() in {file}"
+
+
+ORDER_DODO = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, {repo!r})
+    from tasks.tools import doitorder
+
+    doitorder.install()
+    NAMES = {names!r}
+    DOIT_CONFIG = {{"backend": "json", "dep_file": "state.json", "verbosity": 2}}
+
+    def task_root():
+        return {{"actions": ["true"]}}
+
+    def task_after():
+        for name in NAMES:  # each waits for root: doit wakes them when it finishes
+            yield {{"name": name, "actions": ["true"], "task_dep": ["root"]}}
+""")
+
+
+def test_tasks_waiting_for_one_run_in_task_list_order_every_time(tmp_path: Path) -> None:
+    names = ["kiwi", "apple", "mango", "fig", "banana", "cherry", "lime", "date", "grape", "pear", "plum", "elder"]
+    (tmp_path / "dodo.py").write_text(ORDER_DODO.format(repo=str(REPO), names=names))
+    for seed in ("1", "2", "3", "4"):
+        run = subprocess.run([sys.executable, "-m", "doit", "after"], cwd=tmp_path, capture_output=True, text=True,
+                             timeout=60, env={**os.environ, "PYTHONPATH": str(REPO), "PYTHONHASHSEED": seed})
+        ran = [line[3:].strip() for line in run.stdout.splitlines() if line.startswith(".  ")]
+        assert ran == ["root", *(f"after:{n}" for n in names)], run.stdout + run.stderr
+
+
+def test_list_order_set_iterates_by_position_not_by_insertion() -> None:
+    class Node:  # as doit's ExecNode: hashed by identity, its task named
+        def __init__(self, name: str) -> None:
+            self.task = type("Task", (), {"name": name})()
+
+    tasks = {"b": 1, "c": 2, "a": 3}
+    nodes = {name: Node(name) for name in ("a", "b", "c", "z")}
+    ordered = doitorder.InListOrder(tasks)
+    for name in ("z", "a", "c", "b"):
+        ordered.add(nodes[name])
+    assert [n.task.name for n in ordered] == ["b", "c", "a", "z"]  # one doit does not know comes last
 
 
 def test_nbdev_renders_exported_cells_only(tmp_path: Path) -> None:
