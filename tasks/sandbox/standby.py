@@ -15,9 +15,10 @@ reports count from then.
 
 A build's first test run (in a build, that of the edited module: the answer the student waits
 for) is stood by for before its module is exported: when a file the student edits changed since
-the last run, as dodo.py loads, the run of the first module with such a file (`spawn.prestart_if_changed`,
-through `expect`), else at the first notebook sync or export the first run of the last build (`anticipate`). Such a standby stops before it collects anything; the next check (the
-check follows the export) tells it to collect (`Ready.collect`: its stamps are taken then), so
+the last run, as dodo.py loads, the run of the first module with such a file
+(`spawn.prestart_if_changed`, through `expect`), else at the first notebook sync or export the
+first run of the last build (`anticipate`). Such a standby stops before it collects anything;
+the next check (the check follows the export) tells it to collect (`Ready.collect`: its stamps are taken then), so
 that it has collected by the time its run comes. `doit watch` stands by the same way for the
 saved module's tests as soon as it sees the save. One told to go without having collected imports
 the package only after its go. A standby sets up niced (NICE) and takes its priority
