@@ -22,19 +22,36 @@ from typing import Any
 CHECKED = ">=0.36,<0.38"
 
 
+class Positions:
+    """Each task's place in a dispatcher's task list, made once per dispatcher (again only when the list grew:
+    doit's delayed task creation), not at every wake-up."""
+
+    def __init__(self, tasks: dict[str, Any]) -> None:
+        self.tasks = tasks
+        self._made: dict[str, int] = {}
+
+    def of(self) -> dict[str, int]:
+        if len(self._made) != len(self.tasks):
+            self._made = {name: i for i, name in enumerate(self.tasks)}
+        return self._made
+
+
 class InListOrder(set[Any]):
     """A set of doit's `ExecNode`s that iterates in the order of the dispatcher's task list (unknown ones last)."""
 
-    def __init__(self, tasks: dict[str, Any]) -> None:
+    def __init__(self, positions: Positions) -> None:
         super().__init__()
-        self.tasks = tasks
+        self.positions = positions
 
     def __iter__(self) -> Iterator[Any]:
         nodes = list(super().__iter__())
         if len(nodes) < 2:
             return iter(nodes)
-        position = {name: i for i, name in enumerate(self.tasks)}
-        return iter(sorted(nodes, key=lambda node: (position.get(node.task.name, len(position)), node.task.name)))
+        where = self.positions.of()
+        return iter(sorted(nodes, key=lambda node: (where.get(node.task.name, len(where)), node.task.name)))
+
+
+POSITIONS = "_in_list_positions"  # the dispatcher's Positions, shared by its nodes
 
 
 def install() -> None:
@@ -48,7 +65,8 @@ def install() -> None:
     def _gen_node(self: Any, parent: Any, task_name: str) -> Any:
         node = made(self, parent, task_name)
         if node is not None and not isinstance(node.waiting_me, InListOrder):
-            ordered = InListOrder(self.tasks)
+            positions = self.__dict__.setdefault(POSITIONS, Positions(self.tasks))
+            ordered = InListOrder(positions)
             ordered.update(node.waiting_me)
             node.waiting_me = ordered
         return node

@@ -147,7 +147,7 @@ def test_list_order_set_iterates_by_position_not_by_insertion() -> None:
 
     tasks = {"b": 1, "c": 2, "a": 3}
     nodes = {name: Node(name) for name in ("a", "b", "c", "z")}
-    ordered = doitorder.InListOrder(tasks)
+    ordered = doitorder.InListOrder(doitorder.Positions(tasks))
     for name in ("z", "a", "c", "b"):
         ordered.add(nodes[name])
     assert [n.task.name for n in ordered] == ["b", "c", "a", "z"]  # one doit does not know comes last
